@@ -1,0 +1,122 @@
+-- Applied at every start-up, on SQLite and PostgreSQL: every statement is idempotent.
+-- Portable SQL only. The one dialect difference, the auto-increment key, is written the
+-- SQLite way (INTEGER PRIMARY KEY AUTOINCREMENT) and translated for PostgreSQL by db.py.
+-- Times are milliseconds since the Unix epoch (UTC). JSON columns hold text.
+
+CREATE TABLE IF NOT EXISTS users (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    email TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    is_admin INTEGER NOT NULL DEFAULT 0,
+    created_at BIGINT NOT NULL
+);
+
+-- Bearer tokens are stored as SHA-256 hashes: a leaked table grants nothing.
+CREATE TABLE IF NOT EXISTS tokens (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id BIGINT NOT NULL REFERENCES users(id),
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at BIGINT NOT NULL
+);
+
+-- An invitation links a customer's phone number to the account that owns its conversation.
+-- phone_key is the number in the form used for matching (see phones.match_key).
+CREATE TABLE IF NOT EXISTS invitations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    owner_id BIGINT NOT NULL REFERENCES users(id),
+    name TEXT NOT NULL,
+    phone_number TEXT NOT NULL,
+    phone_key TEXT NOT NULL UNIQUE,
+    created_at BIGINT NOT NULL
+);
+
+-- One conversation per customer: known by phone number, or by Meta's user id (BSUID)
+-- when Meta sends no number. owner_id NULL is the unassigned inbox.
+CREATE TABLE IF NOT EXISTS conversations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    phone_number TEXT,
+    phone_key TEXT UNIQUE,
+    wa_user_id TEXT UNIQUE,
+    contact_name TEXT,
+    owner_id BIGINT REFERENCES users(id),
+    last_message_id BIGINT,
+    last_message_at BIGINT,
+    last_inbound_at BIGINT,
+    unread_count INTEGER NOT NULL DEFAULT 0,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS conversations_activity ON conversations (last_message_at, id);
+CREATE INDEX IF NOT EXISTS conversations_owner_activity ON conversations (owner_id, last_message_at, id);
+
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    conversation_id BIGINT NOT NULL REFERENCES conversations(id),
+    wamid TEXT UNIQUE,
+    client_id TEXT UNIQUE,
+    direction TEXT NOT NULL,
+    type TEXT NOT NULL,
+    content TEXT NOT NULL DEFAULT '',
+    media TEXT,
+    data TEXT,
+    reply_to_wamid TEXT,
+    status TEXT NOT NULL,
+    error TEXT,
+    sender_user_id BIGINT,
+    created_at BIGINT NOT NULL,
+    sent_at BIGINT,
+    delivered_at BIGINT,
+    read_at BIGINT
+);
+CREATE INDEX IF NOT EXISTS messages_conversation ON messages (conversation_id, id);
+
+-- A reaction belongs to the message it reacts to; one per reactor, an empty emoji removes it.
+CREATE TABLE IF NOT EXISTS reactions (
+    message_wamid TEXT NOT NULL,
+    reactor TEXT NOT NULL,
+    direction TEXT NOT NULL,
+    emoji TEXT NOT NULL,
+    wamid TEXT,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (message_wamid, reactor)
+);
+
+-- Statuses that arrived before we knew their wamid (they can beat the send call's answer).
+CREATE TABLE IF NOT EXISTS pending_statuses (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    wamid TEXT NOT NULL,
+    status TEXT NOT NULL,
+    status_at BIGINT NOT NULL,
+    error TEXT,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pending_statuses_wamid ON pending_statuses (wamid);
+
+-- Every webhook body exactly as received, so nothing Meta sent is ever lost.
+CREATE TABLE IF NOT EXISTS webhook_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    received_at BIGINT NOT NULL,
+    body TEXT NOT NULL,
+    processed INTEGER NOT NULL DEFAULT 0,
+    error TEXT
+);
+
+-- Errors Meta reports about the account or a webhook (value.errors[]), shown to admins.
+CREATE TABLE IF NOT EXISTS meta_errors (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    code BIGINT,
+    title TEXT,
+    detail TEXT,
+    raw TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+
+-- The event log behind live push and resume: ids only grow, old rows are pruned.
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    type TEXT NOT NULL,
+    conversation_id BIGINT,
+    owner_id BIGINT,
+    data TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_created ON events (created_at);

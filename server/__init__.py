@@ -1,0 +1,1 @@
+"""Self-hosted WhatsApp Business inbox server."""

@@ -1,0 +1,200 @@
+"""Command line: `python -m server COMMAND --help`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+import uvicorn
+
+from .auth import hash_password, new_token
+from .db import Database
+from .settings import Settings
+from .store import Refused, Store
+
+log = logging.getLogger("server")
+
+
+class InboxServer(uvicorn.Server):
+    """uvicorn, plus: dashboards are told "going away" (1001) before connections drop."""
+
+    async def shutdown(self, sockets: Any = None) -> None:
+        app = self.config.loaded_app if hasattr(self.config, "loaded_app") else None
+        hub = None
+        while app is not None and hub is None:
+            state = getattr(app, "state", None)
+            hub = getattr(state, "hub", None) if state is not None else None
+            app = getattr(app, "app", None)
+        if hub is not None:
+            await hub.close_sockets(1001, "server shutting down")
+        await super().shutdown(sockets)
+
+
+def uvicorn_config(app: Any, host: str, port: int, **kwargs: Any) -> uvicorn.Config:
+    return uvicorn.Config(app, host=host, port=port, ws="websockets-sansio", lifespan="on",
+                          proxy_headers=True, **kwargs)
+
+
+def with_store(settings: Settings, work: Callable[[Store], Awaitable[int]]) -> int:
+    async def run() -> int:
+        db = Database(settings.database_url)
+        await db.connect()
+        try:
+            return await work(Store(db, settings.default_region))
+        finally:
+            await db.disconnect()
+
+    return asyncio.run(run())
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from .app import create_app
+
+    missing = settings.missing_for_meta()
+    if missing:
+        print("Starting without: " + ", ".join(missing) + ".\n"
+              "The inbox works, but receiving webhooks and sending replies need them: see README.md, "
+              "'Connect your WhatsApp number'. Create the first admin with:\n"
+              "  python -m server create-user you@example.com --password '…' --admin\n", file=sys.stderr)
+    config = uvicorn_config(create_app(settings), args.host, args.port, log_level=args.log_level)
+    InboxServer(config).run()
+    return 0
+
+
+def cmd_create_user(args: argparse.Namespace, settings: Settings) -> int:
+    password = args.password or getpass.getpass("Password: ")
+    if len(password) < 8:
+        print("error: the password must have at least 8 characters", file=sys.stderr)
+        return 2
+
+    async def work(store: Store) -> int:
+        user_id = await store.create_user(args.email.strip().lower(), await hash_password(password), args.admin)
+        print(f"created {'admin' if args.admin else 'user'} {args.email} (id {user_id})")
+        return 0
+
+    return with_store(settings, work)
+
+
+def cmd_create_token(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(store: Store) -> int:
+        user_id = await store.db.fetch_val("SELECT id FROM users WHERE email = :e", e=args.email.strip().lower())
+        if user_id is None:
+            print(f"error: no user {args.email}", file=sys.stderr)
+            return 1
+        token, hashed = new_token()
+        await store.add_token(user_id, hashed)
+        print(token)
+        return 0
+
+    return with_store(settings, work)
+
+
+def cmd_import_invitations(args: argparse.Namespace, settings: Settings) -> int:
+    from .api import import_invitations_csv
+
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"error: no file {path}", file=sys.stderr)
+        return 1
+
+    async def work(store: Store) -> int:
+        user_id = await store.db.fetch_val("SELECT id FROM users WHERE email = :e", e=args.user.strip().lower())
+        if user_id is None:
+            print(f"error: no user {args.user}", file=sys.stderr)
+            return 1
+        result = await import_invitations_csv(store, user_id, path.read_text(encoding="utf-8-sig"))
+        print(f"imported {result['imported']} invitation(s)")
+        for err in result["errors"]:
+            print(f"  line {err['line']}: {err['error']}", file=sys.stderr)
+        return 0 if not result["errors"] else 1
+
+    return with_store(settings, work)
+
+
+def cmd_replay_webhooks(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(store: Store) -> int:
+        rows = await store.db.fetch_all(
+            "SELECT id FROM webhook_events WHERE id >= :since AND (:all = 1 OR processed = 0) ORDER BY id",
+            since=args.since, all=1 if args.all else 0)
+        failed = 0
+        for row in rows:
+            result = await store.replay_webhook(row["id"])
+            failed += 0 if result.processed else 1
+            print(f"event {row['id']}: {'processed' if result.processed else 'NOT processed'}: {result.summary()}")
+        print(f"replayed {len(rows)} webhook event(s), {failed} still not fully processed")
+        return 0
+
+    return with_store(settings, work)
+
+
+def cmd_fake_meta(args: argparse.Namespace, settings: Settings) -> int:
+    from .fake_meta import serve
+
+    asyncio.run(serve(args.host, args.port, webhook_url=args.webhook_url, app_secret=args.app_secret,
+                      access_token=args.access_token, phone_number_id=args.phone_number_id,
+                      status_delay=args.status_delay))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m server", description="WhatsApp Business inbox server.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("serve", help="serve the inbox (settings from the environment / .env)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--log-level", default="info")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("create-user", help="create an account that can log in to the dashboard")
+    p.add_argument("email")
+    p.add_argument("--password", help="at least 8 characters (asked for when left out)")
+    p.add_argument("--admin", action="store_true", help="admins see every conversation, unassigned included")
+    p.set_defaults(func=cmd_create_user)
+
+    p = sub.add_parser("create-token", help="print a new API token for a user (for scripts)")
+    p.add_argument("email")
+    p.set_defaults(func=cmd_create_token)
+
+    p = sub.add_parser("import-invitations", help="import invitations from a CSV file (columns: name, phone)")
+    p.add_argument("file")
+    p.add_argument("--user", required=True, help="email of the account that will own them")
+    p.set_defaults(func=cmd_import_invitations)
+
+    p = sub.add_parser("replay-webhooks", help="re-process stored webhook bodies (idempotent)")
+    p.add_argument("--since", type=int, default=0, help="first webhook event id to replay")
+    p.add_argument("--all", action="store_true", help="also replay bodies that were processed")
+    p.set_defaults(func=cmd_replay_webhooks)
+
+    p = sub.add_parser("fake-meta", help="run the stand-in for Meta's Cloud API on loopback")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8100)
+    p.add_argument("--webhook-url", required=True, help="where to post signed webhooks, e.g. http://127.0.0.1:8000/webhook")
+    p.add_argument("--app-secret", required=True)
+    p.add_argument("--access-token", default=None, help="require this bearer token on API calls")
+    p.add_argument("--phone-number-id", default="1000000001")
+    p.add_argument("--status-delay", type=float, default=0.5, help="seconds between sent, delivered and read")
+    p.set_defaults(func=cmd_fake_meta)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args, Settings.from_env())
+    except Refused as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,281 @@
+"""The REST API: bearer-token auth, JSON in camelCase, a JSON error for every failure."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from typing import Any, Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from . import queries
+from .auth import User, bearer_token, check_password, new_token, token_hash, user_for_token
+from .store import Refused
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Request, User], Awaitable[Response]]
+
+
+def error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def authenticated(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """Resolve the bearer token to a user (401 otherwise) and turn refusals into JSON."""
+
+    async def endpoint(request: Request) -> Response:
+        user = await user_for_token(request.app.state.db, bearer_token(request))
+        if user is None:
+            return error(401, "missing or invalid bearer token: send Authorization: Bearer <token>")
+        request.state.user = user
+        try:
+            return await handler(request, user)
+        except Refused as exc:
+            return error(exc.status, exc.message)
+
+    return endpoint
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        raise Refused(400, "body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise Refused(400, "body must be a JSON object")
+    return body
+
+
+def int_param(request: Request, name: str, default: int | None = None) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise Refused(422, f"{name} must be a whole number") from None
+
+
+def path_id(request: Request) -> int:
+    try:
+        return int(request.path_params["id"])
+    except ValueError:
+        raise Refused(404, f"conversation {request.path_params['id']} not found") from None
+
+
+# -- auth ----------------------------------------------------------------------------------
+
+async def login(request: Request) -> Response:
+    try:
+        body = await json_body(request)
+    except Refused as exc:
+        return error(exc.status, exc.message)
+    email = str(body.get("email") or "").strip().lower()
+    password = str(body.get("password") or "")
+    if not email or not password:
+        return error(422, "email and password are required")
+    row = await request.app.state.db.fetch_one("SELECT id, password_hash FROM users WHERE email = :e", e=email)
+    if not await check_password(row["password_hash"] if row else None, password) or row is None:
+        return error(401, "wrong email or password")
+    token, hashed = new_token()
+    await request.app.state.store.add_token(row["id"], hashed)
+    return JSONResponse({"token": token})
+
+
+@authenticated
+async def logout(request: Request, user: User) -> Response:
+    await request.app.state.store.delete_token(token_hash(bearer_token(request) or ""))
+    return JSONResponse({"ok": True})
+
+
+@authenticated
+async def me(request: Request, user: User) -> Response:
+    return JSONResponse({"id": user.id, "email": user.email, "isAdmin": user.is_admin})
+
+
+# -- conversations -------------------------------------------------------------------------
+
+@authenticated
+async def list_conversations(request: Request, user: User) -> Response:
+    items = await queries.list_conversations(
+        request.app.state.db, user,
+        search=request.query_params.get("search"),
+        limit=int_param(request, "limit", 50),
+        before=int_param(request, "before"),
+    )
+    return JSONResponse(items)
+
+
+async def _visible_conversation(request: Request, user: User) -> int:
+    conversation_id = path_id(request)
+    owner = await request.app.state.db.fetch_one(
+        "SELECT owner_id FROM conversations WHERE id = :id", id=conversation_id
+    )
+    if owner is None or not user.may_see(owner["owner_id"]):
+        raise Refused(404, f"conversation {conversation_id} not found")
+    return conversation_id
+
+
+@authenticated
+async def get_conversation(request: Request, user: User) -> Response:
+    conversation_id = await _visible_conversation(request, user)
+    return JSONResponse(await queries.get_conversation(request.app.state.db, conversation_id))
+
+
+@authenticated
+async def list_messages(request: Request, user: User) -> Response:
+    conversation_id = await _visible_conversation(request, user)
+    items = await queries.list_messages(
+        request.app.state.db, conversation_id,
+        limit=int_param(request, "limit", 50),
+        before=int_param(request, "before"),
+        after=int_param(request, "after"),
+    )
+    return JSONResponse(items)
+
+
+@authenticated
+async def send(request: Request, user: User) -> Response:
+    body = await json_body(request)
+    conversation_id = body.get("conversationId")
+    if conversation_id is not None and not isinstance(conversation_id, int):
+        try:
+            conversation_id = int(conversation_id)
+        except (TypeError, ValueError):
+            raise Refused(422, "conversationId must be a number") from None
+    content = body.get("content")
+    if content is not None and not isinstance(content, str):
+        raise Refused(422, "content must be text")
+    phone = body.get("phoneNumber")
+    if phone is not None and not isinstance(phone, (str, int)):
+        raise Refused(422, "phoneNumber must be text")
+    client_id = body.get("clientId") or request.headers.get("idempotency-key") or None
+    if client_id is not None:
+        client_id = str(client_id)[:200]
+    message = await request.app.state.outbox.send_text(
+        user, content or "", phone=str(phone) if phone is not None else None,
+        conversation_id=conversation_id, client_id=client_id,
+    )
+    return JSONResponse(message, status_code=201)
+
+
+@authenticated
+async def mark_read(request: Request, user: User) -> Response:
+    conversation = await request.app.state.outbox.mark_read(user, path_id(request))
+    return JSONResponse(conversation)
+
+
+# -- invitations ---------------------------------------------------------------------------
+
+def _invitation_view(row: dict[str, Any]) -> dict[str, Any]:
+    return {"id": row["id"], "name": row["name"], "phoneNumber": row["phone_number"],
+            "ownerId": row["owner_id"], "createdAt": queries.iso(row["created_at"])}
+
+
+@authenticated
+async def list_invitations(request: Request, user: User) -> Response:
+    rows = await request.app.state.db.fetch_all(
+        "SELECT id, name, phone_number, owner_id, created_at FROM invitations"
+        " WHERE (:admin = 1 OR owner_id = :uid) ORDER BY id",
+        admin=1 if user.is_admin else 0, uid=user.id,
+    )
+    return JSONResponse([_invitation_view(r) for r in rows])
+
+
+@authenticated
+async def add_invitation(request: Request, user: User) -> Response:
+    body = await json_body(request)
+    invitation = await request.app.state.store.add_invitation(
+        user.id, str(body.get("name") or ""), str(body.get("phoneNumber") or "")
+    )
+    return JSONResponse(invitation, status_code=201)
+
+
+async def import_invitations_csv(store: Any, owner_id: int, text: str) -> dict[str, Any]:
+    """Rows `name,phone` (a header row is optional); bad rows are reported, good ones kept."""
+    imported, errors = 0, []
+    for line_no, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+        if not row or not any(cell.strip() for cell in row):
+            continue
+        if line_no == 1 and [c.strip().lower() for c in row[:2]] == ["name", "phone"]:
+            continue
+        if len(row) < 2:
+            errors.append({"line": line_no, "error": "expected two columns: name, phone"})
+            continue
+        try:
+            await store.add_invitation(owner_id, row[0], row[1])
+            imported += 1
+        except Refused as exc:
+            errors.append({"line": line_no, "error": exc.message})
+    return {"imported": imported, "errors": errors}
+
+
+@authenticated
+async def import_invitations(request: Request, user: User) -> Response:
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form()
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise Refused(422, "send the CSV as a form field named 'file'")
+        raw = await upload.read()
+    else:
+        raw = await request.body()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise Refused(422, "the CSV must be UTF-8 text") from None
+    return JSONResponse(await import_invitations_csv(request.app.state.store, user.id, text))
+
+
+# -- events (polling fallback for the websocket) -------------------------------------------
+
+@authenticated
+async def events(request: Request, user: User) -> Response:
+    since = max(int_param(request, "since", 0) or 0, 0)
+    hub = request.app.state.hub
+    if await hub.too_old(since):
+        return JSONResponse({"events": [hub.resync_event()], "lastId": await hub.latest_id()})
+    # Read the high-water mark first: events after it are left for the next poll.
+    until = await hub.latest_id()
+    items = await queries.events_since(request.app.state.db, user, since, until)
+    last = items[-1]["id"] if len(items) == queries.EVENTS_PAGE else max(since, until)
+    return JSONResponse({"events": items, "lastId": last})
+
+
+@authenticated
+async def meta_errors(request: Request, user: User) -> Response:
+    if not user.is_admin:
+        raise Refused(403, "only admins can see account errors")
+    rows = await request.app.state.db.fetch_all(
+        "SELECT id, code, title, detail, created_at FROM meta_errors ORDER BY id DESC LIMIT 100"
+    )
+    return JSONResponse([{"id": r["id"], "code": r["code"], "title": r["title"], "detail": r["detail"],
+                          "createdAt": queries.iso(r["created_at"])} for r in rows])
+
+
+async def not_found(request: Request) -> Response:
+    return error(404, f"no API route {request.method} {request.url.path}")
+
+
+routes = [
+    Route("/api/auth/login", login, methods=["POST"]),
+    Route("/api/auth/logout", logout, methods=["POST"]),
+    Route("/api/me", me),
+    Route("/api/conversations", list_conversations),
+    Route("/api/conversations/send", send, methods=["POST"]),
+    Route("/api/conversations/{id}", get_conversation),
+    Route("/api/conversations/{id}/messages", list_messages),
+    Route("/api/conversations/{id}/read", mark_read, methods=["POST"]),
+    Route("/api/invitations", list_invitations),
+    Route("/api/invitations", add_invitation, methods=["POST"]),
+    Route("/api/invitations/import", import_invitations, methods=["POST"]),
+    Route("/api/events", events),
+    Route("/api/errors", meta_errors),
+    Route("/api/{path:path}", not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+]

@@ -1,0 +1,111 @@
+"""The app factory: everything the app uses is built here from a Settings object and
+managed by the lifespan, so tests and the demo run isolated apps side by side."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from typing import AsyncIterator
+
+import httpx
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+
+from . import api, webhook
+from .db import Database, now_ms
+from .outbox import Outbox
+from .realtime import Hub, websocket_endpoint
+from .settings import Settings
+from .store import Store
+from .whatsapp import CloudAPI
+
+log = logging.getLogger(__name__)
+
+
+async def healthz(request: Request) -> Response:
+    try:
+        await request.app.state.db.fetch_val("SELECT 1")
+    except Exception as exc:  # report, don't crash: this is what monitors poll
+        return JSONResponse({"status": "error", "database": f"unreachable: {exc}"}, 503)
+    return JSONResponse({"status": "ok", "database": "ok"})
+
+
+async def _prune_events(store: Store, retention_ms: int) -> None:
+    while True:
+        try:
+            removed = await store.prune_events(now_ms() - retention_ms)
+            if removed:
+                log.info("pruned %d events older than the retention window", removed)
+        except Exception:
+            log.exception("pruning events failed")
+        await asyncio.sleep(600)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+    static_dir = Path(settings.static_dir)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        db = Database(settings.database_url)
+        await db.connect()
+        retention_ms = int(settings.event_retention_hours * 3600 * 1000)
+        hub = Hub(db, settings.broadcast_url, retention_ms=retention_ms)
+        store = Store(db, settings.default_region, publish=hub.publish)
+        await hub.start()
+        client = httpx.AsyncClient(timeout=settings.send_timeout)
+        cloud = CloudAPI(client, settings.whatsapp_api_base, settings.whatsapp_access_token,
+                         settings.whatsapp_phone_number_id, settings.send_retry_delays)
+        app.state.db, app.state.store, app.state.hub = db, store, hub
+        app.state.outbox = Outbox(store, cloud)
+        pruner = asyncio.create_task(_prune_events(store, retention_ms), name="prune-events")
+        for name in settings.missing_for_meta():
+            log.warning("%s is not set: talking to WhatsApp needs it (see README, Settings)", name)
+        try:
+            yield
+        finally:
+            pruner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pruner
+            await hub.stop()
+            await client.aclose()
+            await db.disconnect()
+
+    async def index(request: Request) -> Response:
+        return FileResponse(static_dir / "index.html")
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return JSONResponse({"error": "internal server error; the details are in the server log"}, 500)
+
+    routes = [
+        Route("/", index),
+        Route("/healthz", healthz),
+        Route("/webhook", webhook.verify_subscription, methods=["GET"]),
+        Route("/webhook", webhook.receive, methods=["POST"]),
+        WebSocketRoute("/ws", websocket_endpoint),
+        *api.routes,
+        Mount("/static", StaticFiles(directory=static_dir, check_dir=False), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: http_error, Exception: server_error},
+    )
+    app.state.settings = settings
+    return app
+
+
+def app_from_env() -> Starlette:
+    """For `uvicorn --factory server.app:app_from_env`."""
+    return create_app(Settings.from_env())

@@ -1,0 +1,82 @@
+"""Accounts and bearer tokens.
+
+Passwords use argon2 (slow on purpose, so it runs in a thread, never on the event loop).
+Tokens are random and stored as SHA-256 hashes: a fast hash is enough for 256-bit secrets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection
+
+from .db import Database
+
+_hasher = PasswordHasher()
+# Verifying against this keeps a login for an unknown email as slow as a wrong password.
+_DUMMY_HASH = _hasher.hash("not a real password")
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    email: str
+    is_admin: bool
+
+    def may_see(self, owner_id: int | None) -> bool:
+        """Users see their own conversations; admins see all, unassigned included."""
+        return self.is_admin or (owner_id is not None and owner_id == self.id)
+
+
+async def hash_password(password: str) -> str:
+    return await run_in_threadpool(_hasher.hash, password)
+
+
+async def check_password(password_hash: str | None, password: str) -> bool:
+    def verify() -> bool:
+        try:
+            return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        except (VerificationError, InvalidHashError):
+            return False
+
+    return await run_in_threadpool(verify)
+
+
+def new_token() -> tuple[str, str]:
+    """A fresh token and the hash to store."""
+    token = secrets.token_urlsafe(32)
+    return token, token_hash(token)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def bearer_token(conn: HTTPConnection) -> str | None:
+    """The token from `Authorization: Bearer …`, or from `?token=` (browsers cannot set
+    headers on a websocket)."""
+    header = conn.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    if conn.scope["type"] == "websocket":
+        return conn.query_params.get("token") or None
+    return None
+
+
+async def user_for_token(db: Database, token: str | None) -> User | None:
+    if not token:
+        return None
+    row = await db.fetch_one(
+        "SELECT u.id, u.email, u.is_admin FROM tokens t JOIN users u ON u.id = t.user_id"
+        " WHERE t.token_hash = :h",
+        h=token_hash(token),
+    )
+    if row is None:
+        return None
+    return User(id=row["id"], email=row["email"], is_admin=bool(row["is_admin"]))

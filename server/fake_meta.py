@@ -1,0 +1,375 @@
+"""A stand-in for Meta's WhatsApp Cloud (Graph) API, served over real HTTP on loopback.
+
+Tests and the demo point WHATSAPP_API_BASE at it instead of graph.facebook.com. It answers
+sends the way Meta does, then posts signed status webhooks back to our server, and it has
+`/simulate/...` endpoints to inject inbound messages, failures and odd timing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
+
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from server.signature import sign
+
+log = logging.getLogger("fake_meta")
+
+ERROR_CODES_HREF = "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/"
+
+# code -> (title, details) as Meta words them, for the failures tests inject most.
+ERROR_TITLES: dict[int, tuple[str, str]] = {
+    131047: ("Re-engagement message",
+             "Message failed to send because more than 24 hours have passed since the "
+             "customer last replied to this number."),
+    130429: ("Rate limit hit", "Cloud API message throughput has been reached."),
+    131056: ("(Business Account, Consumer Account) pair rate limit hit",
+             "Too many messages sent from the sender phone number to the same recipient "
+             "phone number in a short period of time."),
+    190: ("Invalid OAuth access token", "Invalid OAuth access token."),
+    131026: ("Message Undeliverable", "Unable to deliver message."),
+    131000: ("Something went wrong", "Message failed to send due to an unknown error."),
+    132000: ("Number of parameters does not match the expected number of params",
+             "The number of variable parameter values included in the request did not "
+             "match the number of variable parameters defined in the template."),
+}
+_RATE_LIMIT_CODES = {130429, 131056, 4, 80007}
+_SERVER_ERROR_CODES = {1, 2, 131000}
+_WAMID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+
+
+def new_wamid() -> str:
+    """A unique id shaped like Meta's (`wamid.` + 40 base64-ish chars)."""
+    return "wamid." + "".join(secrets.choice(_WAMID_ALPHABET) for _ in range(40))
+
+
+def _fbtrace_id() -> str:
+    return secrets.token_urlsafe(8)[:11]
+
+
+def http_status_for(code: int) -> int:
+    """The HTTP status Meta pairs with an error code."""
+    if code == 190:
+        return 401
+    if code in _RATE_LIMIT_CODES:
+        return 429
+    if code in _SERVER_ERROR_CODES:
+        return 500
+    return 400
+
+
+def error_title(code: int) -> tuple[str, str]:
+    """(title, details) for a code, with a generic fallback for codes not in the table."""
+    return ERROR_TITLES.get(code, (f"Error {code}", f"Simulated error {code}."))
+
+
+def _graph_error(status: int, message: str, code: int, **extra: Any) -> JSONResponse:
+    error = {"message": message, "type": "OAuthException", "code": code, **extra,
+             "fbtrace_id": _fbtrace_id()}
+    return JSONResponse({"error": error}, status_code=status)
+
+
+def _default_config(status_delay: float) -> dict[str, Any]:
+    return {"statusDelay": status_delay, "autoRead": True, "skipDelivered": False,
+            "statusesBeforeResponse": False}
+
+
+class FakeMeta:
+    """State and config of one stand-in server; `app` is its ASGI app."""
+
+    def __init__(self, webhook_url: str, app_secret: str, access_token: str | None = None,
+                 phone_number_id: str = "1000000001", display_phone_number: str = "15550001111",
+                 waba_id: str = "2000000002", status_delay: float = 0.05) -> None:
+        self.webhook_url = webhook_url
+        self.app_secret = app_secret
+        self.access_token = access_token
+        self.phone_number_id = phone_number_id
+        self.display_phone_number = display_phone_number
+        self.waba_id = waba_id
+        self.default_status_delay = status_delay
+        self.config: dict[str, Any] = _default_config(status_delay)
+        self.requests: list[dict[str, Any]] = []  # every Graph API call, in order
+        self.failures: list[dict[str, Any]] = []  # one entry per send call to fail
+        self.marked_read: list[str] = []  # wamids our server marked as read
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._client: httpx.AsyncClient | None = None
+        self.app = Starlette(routes=self._routes(), lifespan=self._lifespan,
+                             exception_handlers={ValueError: _bad_request,
+                                                 KeyError: _bad_request,
+                                                 TypeError: _bad_request})
+
+    def _routes(self) -> list[Route]:
+        return [
+            Route("/simulate/fail", self._sim_fail, methods=["POST"]),
+            Route("/simulate/config", self._sim_config, methods=["POST"]),
+            Route("/simulate/inbound", self._sim_inbound, methods=["POST"]),
+            Route("/simulate/status", self._sim_status, methods=["POST"]),
+            Route("/simulate/webhook", self._sim_webhook, methods=["POST"]),
+            Route("/simulate/requests", self._sim_requests, methods=["GET"]),
+            Route("/simulate/reset", self._sim_reset, methods=["POST"]),
+            Route("/{version}/{phone_id}/messages", self._messages, methods=["POST"]),
+            Route("/{phone_id}/messages", self._messages, methods=["POST"]),
+        ]
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        async with httpx.AsyncClient(timeout=10.0) as client:
+            self._client = client
+            try:
+                yield
+            finally:
+                await self.cancel_tasks()
+                self._client = None
+
+    # ---- webhooks out -------------------------------------------------------------
+
+    def metadata(self) -> dict[str, str]:
+        """The `metadata` block Meta puts in every webhook value for our number."""
+        return {"display_phone_number": self.display_phone_number,
+                "phone_number_id": self.phone_number_id}
+
+    def envelope(self, value: dict[str, Any]) -> dict[str, Any]:
+        """Meta's outer webhook shape around one `messages` change."""
+        return {"object": "whatsapp_business_account",
+                "entry": [{"id": self.waba_id,
+                           "changes": [{"field": "messages", "value": value}]}]}
+
+    async def post_webhook(self, value: dict[str, Any]) -> int:
+        """Wrap, sign and POST `value` to our server; the HTTP status, or 0 if unreachable."""
+        return await self.post_envelope(self.envelope(value))
+
+    async def post_envelope(self, payload: dict[str, Any]) -> int:
+        """Sign and POST a whole webhook body, serialised compactly and ASCII-escaped like Meta."""
+        body = json.dumps(payload, ensure_ascii=True, separators=(",", ":")).encode()
+        headers = {"Content-Type": "application/json", "User-Agent": "facebookexternalua",
+                   "X-Hub-Signature-256": sign(self.app_secret, body)}
+        try:
+            if self._client is not None:
+                response = await self._client.post(self.webhook_url, content=body, headers=headers)
+            else:  # used outside the lifespan, e.g. straight from a test
+                async with httpx.AsyncClient(timeout=10.0) as client:
+                    response = await client.post(self.webhook_url, content=body, headers=headers)
+        except Exception as exc:  # our server down or misconfigured: report, never crash
+            log.warning("webhook POST to %s failed: %r", self.webhook_url, exc)
+            return 0
+        if response.status_code >= 300:
+            log.warning("webhook POST to %s answered %s", self.webhook_url, response.status_code)
+        return response.status_code
+
+    def status_value(self, wamid: str, status: str, recipient: str,
+                     errors: list[dict[str, Any]] | None = None,
+                     timestamp: int | None = None) -> dict[str, Any]:
+        """A webhook value carrying one status update, as Meta shapes it."""
+        entry: dict[str, Any] = {"id": wamid, "status": status,
+                                 "timestamp": str(timestamp or int(time.time())),
+                                 "recipient_id": recipient}
+        if status in ("sent", "delivered"):  # Meta sends no billing info on read/failed
+            entry["conversation"] = {"id": "conv" + recipient[-8:], "origin": {"type": "service"}}
+            entry["pricing"] = {"billable": True, "pricing_model": "PMP", "category": "service"}
+        if errors is not None:
+            entry["errors"] = errors
+        return {"messaging_product": "whatsapp", "metadata": self.metadata(),
+                "statuses": [entry]}
+
+    @staticmethod
+    def status_errors(code: int, title: str | None = None,
+                      detail: str | None = None) -> list[dict[str, Any]]:
+        """The `errors` list of a `failed` status."""
+        default_title, default_detail = error_title(code)
+        title = title or default_title
+        return [{"code": code, "title": title, "message": title,
+                 "error_data": {"details": detail or default_detail}, "href": ERROR_CODES_HREF}]
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run in the background but keep a handle, so shutdown/reset can cancel it."""
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def cancel_tasks(self) -> None:
+        """Stop pending status webhooks, so nothing outlives a test or the server."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _post_statuses(self, wamid: str, recipient: str, statuses: list[str],
+                             errors: list[dict[str, Any]] | None = None) -> None:
+        for status in statuses:
+            await asyncio.sleep(float(self.config["statusDelay"]))
+            await self.post_webhook(self.status_value(
+                wamid, status, recipient, errors if status == "failed" else None))
+
+    # ---- Graph API ------------------------------------------------------------------
+
+    async def _messages(self, request: Request) -> JSONResponse:
+        """POST /{version}/{phone_id}/messages: send, or mark as read."""
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        self.requests.append({"method": request.method, "path": request.url.path,
+                              "authorization": request.headers.get("authorization"),
+                              "json": body})
+        if self.access_token is not None and \
+                request.headers.get("authorization") != f"Bearer {self.access_token}":
+            return _graph_error(401, "Invalid OAuth access token - Cannot parse access token", 190)
+        if request.path_params["phone_id"] != self.phone_number_id:
+            return _graph_error(
+                400, f"Unsupported post request. Object with ID '{request.path_params['phone_id']}'"
+                " does not exist, cannot be loaded due to missing permissions, or does not "
+                "support this operation.", 100, type="GraphMethodException",
+                error_subcode=33)
+        if not isinstance(body, dict):
+            return _graph_error(400, "(#100) Invalid parameter", 100)
+        if body.get("status") == "read" and "message_id" in body:
+            self.marked_read.append(str(body["message_id"]))
+            return JSONResponse({"success": True})
+        if not body.get("messaging_product") or not body.get("to"):
+            missing = "messaging_product" if not body.get("messaging_product") else "to"
+            return _graph_error(400, "(#100) Invalid parameter", 100, error_data={
+                "messaging_product": "whatsapp",
+                "details": f"The parameter {missing} is required."})
+        return await self._send(str(body["to"]))
+
+    async def _send(self, to: str) -> JSONResponse:
+        """Accept a send (or fail it as queued) and schedule its status webhooks."""
+        failure = self.failures.pop(0) if self.failures else None
+        if failure and failure["via"] == "response":
+            return _graph_error(http_status_for(failure["code"]), failure["title"],
+                                failure["code"], error_data={"messaging_product": "whatsapp",
+                                                             "details": failure["detail"]})
+        wa_id = "".join(c for c in to if c.isdigit())
+        wamid = new_wamid()
+        if failure:  # via "status": accepted now, failed by webhook later
+            errors = self.status_errors(failure["code"], failure["title"], failure["detail"])
+            self._spawn(self._post_statuses(wamid, wa_id, ["failed"], errors))
+        else:
+            statuses = ["sent"] + ([] if self.config["skipDelivered"] else ["delivered"])
+            statuses += ["read"] if self.config["autoRead"] else []
+            if self.config["statusesBeforeResponse"]:
+                await self.post_webhook(self.status_value(wamid, statuses.pop(0), wa_id))
+            self._spawn(self._post_statuses(wamid, wa_id, statuses))
+        return JSONResponse({"messaging_product": "whatsapp",
+                             "contacts": [{"input": to, "wa_id": wa_id}],
+                             "messages": [{"id": wamid, "message_status": "accepted"}]})
+
+    # ---- /simulate ------------------------------------------------------------------
+
+    async def _sim_fail(self, request: Request) -> JSONResponse:
+        """Queue failures for the next `times` send calls."""
+        body = await _json_object(request)
+        code = int(body.get("code", 131000))
+        title, detail = error_title(code)
+        via = body.get("via", "response")
+        if via not in ("response", "status"):
+            return JSONResponse({"error": "via must be 'response' or 'status'"}, status_code=400)
+        failure = {"code": code, "via": via, "title": body.get("title") or title,
+                   "detail": body.get("detail") or detail}
+        self.failures.extend(dict(failure) for _ in range(int(body.get("times", 1))))
+        return JSONResponse({"queued": len(self.failures)})
+
+    async def _sim_config(self, request: Request) -> JSONResponse:
+        """Change timing/ordering of status webhooks; unknown keys are rejected."""
+        body = await _json_object(request)
+        unknown = set(body) - set(self.config)
+        if unknown:
+            return JSONResponse({"error": f"unknown keys: {sorted(unknown)}"}, status_code=400)
+        self.config.update(body)
+        return JSONResponse(self.config)
+
+    async def _sim_inbound(self, request: Request) -> JSONResponse:
+        """Deliver a customer message to our server, as Meta would."""
+        body = await _json_object(request)
+        value = self.inbound_value(body)
+        status = await self.post_webhook(value)
+        return JSONResponse({"wamid": value["messages"][0]["id"], "webhookStatus": status})
+
+    def inbound_value(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The webhook value for an inbound message described by a /simulate/inbound body."""
+        sender = str(body.get("from", ""))
+        contact: dict[str, Any] = {"profile": {"name": body.get("name", "")}}
+        message: dict[str, Any] = {}
+        if sender:  # username-only users have no phone number in the payload
+            contact["wa_id"] = sender
+            message["from"] = sender
+        if body.get("userId"):
+            contact["user_id"] = body["userId"]
+            message["from_user_id"] = body["userId"]
+        kind = body.get("type", "text")
+        message.update({"id": body.get("wamid") or new_wamid(),
+                        "timestamp": str(int(body.get("timestamp") or time.time())),
+                        "type": kind})
+        if "context" in body:
+            message["context"] = body["context"]
+        if kind == "text":
+            message["text"] = {"body": body.get("text", "")}
+        else:
+            message[kind] = body.get(kind, {})
+        return {"messaging_product": "whatsapp", "metadata": self.metadata(),
+                "contacts": [contact], "messages": [message]}
+
+    async def _sim_status(self, request: Request) -> JSONResponse:
+        """Post one status webhook of the caller's choosing."""
+        body = await _json_object(request)
+        value = self.status_value(body["wamid"], body["status"], str(body.get("recipient", "")),
+                                  body.get("errors"), body.get("timestamp"))
+        return JSONResponse({"webhookStatus": await self.post_webhook(value)})
+
+    async def _sim_webhook(self, request: Request) -> JSONResponse:
+        """Post a hand-made value (or a whole envelope, if it has `object`) for exotic cases."""
+        body = await _json_object(request)
+        payload = body if "object" in body else self.envelope(body)
+        return JSONResponse({"webhookStatus": await self.post_envelope(payload)})
+
+    async def _sim_requests(self, request: Request) -> JSONResponse:
+        return JSONResponse(self.requests)
+
+    async def _sim_reset(self, request: Request) -> JSONResponse:
+        """Back to a clean slate between tests, including pending status webhooks."""
+        await self.cancel_tasks()
+        self.requests.clear()
+        self.failures.clear()
+        self.marked_read.clear()
+        self.config = _default_config(self.default_status_delay)
+        return JSONResponse({"ok": True})
+
+
+async def _bad_request(request: Request, exc: Exception) -> JSONResponse:
+    """Malformed /simulate bodies are the caller's bug: say so instead of a bare 500."""
+    return JSONResponse({"error": f"bad request: {exc!r}"}, status_code=400)
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    """The request's JSON body; an empty body counts as `{}`."""
+    raw = await request.body()
+    body = json.loads(raw) if raw.strip() else {}
+    if not isinstance(body, dict):
+        raise ValueError("expected a JSON object")
+    return body
+
+
+def create_app(webhook_url: str, app_secret: str, access_token: str | None = None,
+               phone_number_id: str = "1000000001", display_phone_number: str = "15550001111",
+               waba_id: str = "2000000002", status_delay: float = 0.05) -> Starlette:
+    """The ASGI app of a fresh FakeMeta, when nobody needs the instance itself."""
+    return FakeMeta(webhook_url, app_secret, access_token, phone_number_id,
+                    display_phone_number, waba_id, status_delay).app
+
+
+async def serve(host: str, port: int, **kwargs: Any) -> None:
+    """Run the stand-in under uvicorn until stopped (`python -m server fake-meta`)."""
+    config = uvicorn.Config(create_app(**kwargs), host=host, port=port, lifespan="on", ws="none")
+    await uvicorn.Server(config).serve()

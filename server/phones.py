@@ -1,0 +1,62 @@
+"""Phone numbers in one normal form (E.164), and the key two numbers are matched by.
+
+Meta's `wa_id` is E.164 without the `+`; people type invitations as `+255 712 345 678` or
+`0712345678` (with DEFAULT_REGION). Brazilian mobiles are the one known mismatch: Meta
+sends many of them without the 9th digit, so the match key restores it.
+"""
+
+from __future__ import annotations
+
+import phonenumbers
+
+
+class InvalidPhone(ValueError):
+    """The text is not a phone number we can reach; the message says why."""
+
+
+def normalize(raw: str, default_region: str = "") -> str:
+    """A typed number in E.164, or InvalidPhone with a sentence a person understands."""
+    text = (raw or "").strip()
+    if not text:
+        raise InvalidPhone("phone number is empty")
+    region = (default_region or "").upper() or None
+    if not text.startswith("+") and text.isdigit() and len(text) > 10 and not text.startswith("0"):
+        # Looks like a wa_id (country code, no plus): parse it as international.
+        text = "+" + text
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as exc:
+        if region is None and not text.startswith("+"):
+            raise InvalidPhone(
+                f"{raw!r} has no country code: write it as +<country code><number> or set DEFAULT_REGION"
+            ) from exc
+        raise InvalidPhone(f"{raw!r} is not a phone number") from exc
+    if not phonenumbers.is_valid_number(number):
+        e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        if _is_old_brazil_mobile(e164):
+            return e164
+        raise InvalidPhone(f"{raw!r} is not a valid phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def from_wa_id(wa_id: str | None) -> str | None:
+    """Meta's wa_id (digits) as E.164; None when Meta sent no number."""
+    digits = "".join(ch for ch in (wa_id or "") if ch.isdigit())
+    return "+" + digits if digits else None
+
+
+def to_wa_id(e164: str) -> str:
+    """The `to` field of the Cloud API: digits only."""
+    return e164.lstrip("+")
+
+
+def _is_old_brazil_mobile(e164: str) -> bool:
+    # +55, two-digit area code, then an 8-digit mobile number (starts 6-9) missing its leading 9.
+    return e164.startswith("+55") and len(e164) == 13 and e164[5] in "6789"
+
+
+def match_key(e164: str) -> str:
+    """The form two numbers are compared in: E.164, Brazilian mobiles with their 9th digit."""
+    if _is_old_brazil_mobile(e164):
+        return e164[:5] + "9" + e164[5:]
+    return e164

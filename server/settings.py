@@ -1,0 +1,92 @@
+"""Settings come from the environment (and an optional `.env` file), read once into one object.
+
+The app factory takes a `Settings`, so tests and the demo build apps with their own values
+instead of patching globals.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+DEFAULT_DATABASE_URL = "sqlite:///./data/chat.db"
+DEFAULT_API_BASE = "https://graph.facebook.com/v21.0"
+
+
+class MissingSetting(RuntimeError):
+    """A feature needs a setting that is not configured; the message names it."""
+
+    def __init__(self, name: str, purpose: str) -> None:
+        super().__init__(f"{name} is not set: it is needed {purpose}.")
+        self.name = name
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    whatsapp_app_secret: str = ""
+    whatsapp_verify_token: str = ""
+    whatsapp_access_token: str = ""
+    whatsapp_phone_number_id: str = ""
+    whatsapp_api_base: str = DEFAULT_API_BASE
+    default_region: str = ""
+    broadcast_url: str = "memory://"
+    # Seconds to wait before each retry of a send that hit a network error, 5xx or rate limit.
+    send_retry_delays: tuple[float, ...] = (0.5, 2.0, 5.0)
+    send_timeout: float = 15.0
+    # How long the events table keeps events for websocket/polling resume.
+    event_retention_hours: float = 24.0
+    webhook_max_bytes: int = 10 * 1024 * 1024
+    static_dir: str = field(default_factory=lambda: str(Path(__file__).resolve().parent.parent / "static"))
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, env_file: str | None = ".env") -> "Settings":
+        """Environment variables win over the `.env` file, which wins over defaults."""
+        values: dict[str, str] = {}
+        if env_file and Path(env_file).is_file():
+            values.update(read_env_file(Path(env_file)))
+        values.update(os.environ if environ is None else environ)
+        kwargs: dict[str, object] = {}
+        for f in fields(cls):
+            raw = values.get(f.name.upper())
+            if raw is None or raw == "":
+                continue
+            if f.name == "send_retry_delays":
+                kwargs[f.name] = tuple(float(x) for x in raw.split(",") if x.strip())
+            elif f.type in ("float",):
+                kwargs[f.name] = float(raw)
+            elif f.type in ("int",):
+                kwargs[f.name] = int(raw)
+            else:
+                kwargs[f.name] = raw
+        return cls(**kwargs)
+
+    def with_(self, **changes: object) -> "Settings":
+        return replace(self, **changes)
+
+    def missing_for_meta(self) -> list[str]:
+        """Names of the settings that talking to Meta needs and that are unset."""
+        needed = {
+            "WHATSAPP_APP_SECRET": self.whatsapp_app_secret,
+            "WHATSAPP_VERIFY_TOKEN": self.whatsapp_verify_token,
+            "WHATSAPP_ACCESS_TOKEN": self.whatsapp_access_token,
+            "WHATSAPP_PHONE_NUMBER_ID": self.whatsapp_phone_number_id,
+        }
+        return [name for name, value in needed.items() if not value]
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """`KEY=value` lines; `#` comments and surrounding quotes are ignored."""
+    out: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        key = key.strip().removeprefix("export ").strip()
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        out[key] = value
+    return out

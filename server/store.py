@@ -1,0 +1,489 @@
+"""The one place that writes. Every write runs on the database's single writer, and every
+change that a dashboard should see appends an event in the same transaction, so the event
+log and the data can never disagree.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from . import queries
+from .auth import User
+from .db import Database, Tx, now_ms
+from .phones import InvalidPhone, match_key, normalize
+from .webhook import Inbound, Parsed, Reaction, Sender, Status, UnknownShape, parse
+
+log = logging.getLogger(__name__)
+
+# Statuses only move forward. `failed` may replace pending/sent, never delivered/read.
+RANK = {"pending": 0, "sent": 1, "delivered": 2, "read": 3}
+FAILED_BEATS = ("pending", "sent")
+
+
+class Refused(Exception):
+    """A request the store will not carry out; `status` is the HTTP status to answer."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _dump(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass
+class IngestResult:
+    event_id: int
+    processed: bool
+    counts: dict[str, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [f"{n} {k}" for k, n in self.counts.items() if n]
+        text = ", ".join(parts) or "nothing to store"
+        if self.problems:
+            text += "; not understood: " + "; ".join(self.problems[:5])
+        return text
+
+
+@dataclass
+class Outbound:
+    message: dict[str, Any]
+    to: str | None  # wa_id to send to
+    duplicate: bool
+
+
+class Store:
+    def __init__(self, db: Database, default_region: str = "", publish: Callable[[dict[str, Any]], None] | None = None):
+        self.db = db
+        self.default_region = default_region
+        self.publish = publish or (lambda event: None)
+
+    # -- events --------------------------------------------------------------------------
+    async def _emit(self, tx: Tx, type_: str, conversation_id: int | None, owner_id: int | None, data: Any) -> None:
+        created = now_ms()
+        event_id = await tx.fetch_val(
+            "INSERT INTO events (type, conversation_id, owner_id, data, created_at)"
+            " VALUES (:t, :c, :o, :d, :at) RETURNING id",
+            t=type_, c=conversation_id, o=owner_id, d=_dump(data), at=created,
+        )
+        event = {"id": event_id, "type": type_, "conversationId": conversation_id, "data": data, "ownerId": owner_id}
+        tx.after_commit.append(lambda: self.publish(event))
+
+    async def _emit_conversation(self, tx: Tx, conversation_id: int) -> None:
+        row = await queries.get_conversation_row(tx, conversation_id)
+        if row is not None:
+            await self._emit(tx, "conversation.updated", conversation_id, row["owner_id"], queries.conversation_view(row))
+
+    async def _emit_message(self, tx: Tx, type_: str, message_id: int, owner_id: int | None) -> dict[str, Any]:
+        message = await queries.get_message(tx, message_id)
+        assert message is not None
+        await self._emit(tx, type_, message["conversationId"], owner_id, message)
+        return message
+
+    async def prune_events(self, older_than_ms: int) -> int:
+        async def job(tx: Tx) -> int:
+            return len(await tx.fetch_all("DELETE FROM events WHERE created_at < :t RETURNING id", t=older_than_ms))
+
+        return await self.db.write(job)
+
+    # -- users, tokens, invitations -------------------------------------------------------
+    async def create_user(self, email: str, password_hash: str, is_admin: bool) -> int:
+        async def job(tx: Tx) -> int:
+            if await tx.fetch_one("SELECT id FROM users WHERE email = :e", e=email):
+                raise Refused(409, f"a user with email {email} already exists")
+            return await tx.fetch_val(
+                "INSERT INTO users (email, password_hash, is_admin, created_at) VALUES (:e, :h, :a, :t) RETURNING id",
+                e=email, h=password_hash, a=1 if is_admin else 0, t=now_ms(),
+            )
+
+        return await self.db.write(job)
+
+    async def add_token(self, user_id: int, token_hash: str) -> None:
+        async def job(tx: Tx) -> None:
+            await tx.execute(
+                "INSERT INTO tokens (user_id, token_hash, created_at) VALUES (:u, :h, :t)",
+                u=user_id, h=token_hash, t=now_ms(),
+            )
+
+        await self.db.write(job)
+
+    async def delete_token(self, token_hash: str) -> None:
+        async def job(tx: Tx) -> None:
+            await tx.execute("DELETE FROM tokens WHERE token_hash = :h", h=token_hash)
+
+        await self.db.write(job)
+
+    async def add_invitation(self, owner_id: int, name: str, phone: str) -> dict[str, Any]:
+        """Store an invitation and give its owner any unassigned conversation with that number."""
+        name = (name or "").strip()
+        if not name:
+            raise Refused(422, "name is required")
+        try:
+            e164 = normalize(phone, self.default_region)
+        except InvalidPhone as exc:
+            raise Refused(422, str(exc)) from None
+        key = match_key(e164)
+
+        async def job(tx: Tx) -> dict[str, Any]:
+            existing = await tx.fetch_one("SELECT owner_id FROM invitations WHERE phone_key = :k", k=key)
+            if existing is not None:
+                who = "you" if existing["owner_id"] == owner_id else "another account"
+                raise Refused(409, f"{e164} is already invited by {who}")
+            created = now_ms()
+            inv_id = await tx.fetch_val(
+                "INSERT INTO invitations (owner_id, name, phone_number, phone_key, created_at)"
+                " VALUES (:o, :n, :p, :k, :t) RETURNING id",
+                o=owner_id, n=name, p=e164, k=key, t=created,
+            )
+            claimed = await tx.fetch_all(
+                "SELECT id FROM conversations WHERE phone_key = :k AND owner_id IS NULL", k=key
+            )
+            for row in claimed:
+                await tx.execute("UPDATE conversations SET owner_id = :o WHERE id = :id", o=owner_id, id=row["id"])
+                await self._emit_conversation(tx, row["id"])
+            return {"id": inv_id, "name": name, "phoneNumber": e164, "ownerId": owner_id,
+                    "createdAt": queries.iso(created)}
+
+        return await self.db.write(job)
+
+    # -- conversations -------------------------------------------------------------------
+    async def _conversation_for(self, tx: Tx, phone: str | None, user_id: str | None, name: str | None,
+                                at: int) -> dict[str, Any]:
+        """Find or create the contact's conversation: by number, else by Meta's user id."""
+        key = match_key(phone) if phone else None
+        row = None
+        if key:
+            row = await tx.fetch_one("SELECT id, owner_id, wa_user_id, contact_name FROM conversations WHERE phone_key = :k", k=key)
+        if row is None and user_id:
+            row = await tx.fetch_one(
+                "SELECT id, owner_id, wa_user_id, contact_name, phone_key FROM conversations WHERE wa_user_id = :u",
+                u=user_id,
+            )
+            if row is not None and key and row.get("phone_key") is None:
+                await tx.execute("UPDATE conversations SET phone_number = :p, phone_key = :k WHERE id = :id",
+                                 p=phone, k=key, id=row["id"])
+        if row is not None:
+            if user_id and not row["wa_user_id"]:
+                clash = await tx.fetch_one("SELECT id FROM conversations WHERE wa_user_id = :u", u=user_id)
+                if clash is None:
+                    await tx.execute("UPDATE conversations SET wa_user_id = :u WHERE id = :id", u=user_id, id=row["id"])
+            if name and name != row["contact_name"]:
+                await tx.execute("UPDATE conversations SET contact_name = :n WHERE id = :id", n=name, id=row["id"])
+            return row
+        owner = None
+        if key:
+            owner = await tx.fetch_val("SELECT owner_id FROM invitations WHERE phone_key = :k", k=key)
+        conv_id = await tx.fetch_val(
+            "INSERT INTO conversations (phone_number, phone_key, wa_user_id, contact_name, owner_id,"
+            " last_message_at, unread_count, created_at) VALUES (:p, :k, :u, :n, :o, :at, 0, :t) RETURNING id",
+            p=phone, k=key, u=user_id, n=name, o=owner, at=at, t=now_ms(),
+        )
+        return {"id": conv_id, "owner_id": owner, "wa_user_id": user_id, "contact_name": name}
+
+    async def _touch_conversation(self, tx: Tx, conversation_id: int, message_id: int, at: int,
+                                  inbound: bool) -> None:
+        """Make the message the conversation's last one unless a newer one is already there."""
+        await tx.execute(
+            "UPDATE conversations SET last_message_id = :m, last_message_at = :at"
+            " WHERE id = :id AND (last_message_at IS NULL OR last_message_at <= :at OR last_message_id IS NULL)",
+            m=message_id, at=at, id=conversation_id,
+        )
+        if inbound:
+            await tx.execute(
+                "UPDATE conversations SET unread_count = unread_count + 1,"
+                " last_inbound_at = CASE WHEN last_inbound_at IS NULL OR last_inbound_at < :at"
+                " THEN :at ELSE last_inbound_at END WHERE id = :id",
+                at=at, id=conversation_id,
+            )
+
+    # -- webhook ingest ------------------------------------------------------------------
+    async def ingest_webhook(self, raw: str, body: Any) -> IngestResult:
+        """Keep the raw body and apply it, in one commit. A body we cannot apply is still
+        kept (marked unprocessed) so it can be replayed once the code understands it."""
+
+        async def job(tx: Tx) -> IngestResult:
+            event_id = await tx.fetch_val(
+                "INSERT INTO webhook_events (received_at, body, processed) VALUES (:t, :b, 0) RETURNING id",
+                t=now_ms(), b=raw,
+            )
+            return await self._process(tx, event_id, body)
+
+        return await self.db.write(job)
+
+    async def replay_webhook(self, event_id: int) -> IngestResult:
+        async def job(tx: Tx) -> IngestResult:
+            raw = await tx.fetch_val("SELECT body FROM webhook_events WHERE id = :id", id=event_id)
+            if raw is None:
+                raise Refused(404, f"no webhook event {event_id}")
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = None
+            return await self._process(tx, event_id, body)
+
+        return await self.db.write(job)
+
+    async def _process(self, tx: Tx, event_id: int, body: Any) -> IngestResult:
+        result = IngestResult(event_id, processed=False)
+        await tx.execute("SAVEPOINT process")
+        try:
+            parsed = parse(body)
+            await self._apply(tx, parsed, result)
+        except UnknownShape as exc:
+            await tx.execute("ROLLBACK TO SAVEPOINT process")
+            result.problems.append(str(exc))
+        except Exception as exc:  # a bug must not lose the body: keep it for replay
+            await tx.execute("ROLLBACK TO SAVEPOINT process")
+            log.exception("webhook event %s could not be applied", event_id)
+            result.problems.append(f"error while applying: {type(exc).__name__}: {exc}")
+            result.counts = {}
+        else:
+            result.problems.extend(parsed.not_understood)
+            result.processed = not parsed.not_understood
+        await tx.execute("RELEASE SAVEPOINT process")
+        await tx.execute(
+            "UPDATE webhook_events SET processed = :p, error = :e WHERE id = :id",
+            p=1 if result.processed else 0, e="; ".join(result.problems) or None, id=event_id,
+        )
+        if result.problems:
+            log.warning("webhook event %s kept with parts not understood: %s", event_id, "; ".join(result.problems))
+        return result
+
+    async def _apply(self, tx: Tx, parsed: Parsed, result: IngestResult) -> None:
+        counts = {"messages": 0, "duplicates": 0, "reactions": 0, "statuses": 0, "errors": 0}
+        for msg in parsed.inbound:
+            counts["messages" if await self._inbound(tx, msg) else "duplicates"] += 1
+        for reaction in parsed.reactions:
+            await self._reaction(tx, reaction)
+            counts["reactions"] += 1
+        for status in parsed.statuses:
+            await self.apply_status(tx, status.wamid, status.status, status.timestamp_ms, status.error)
+            counts["statuses"] += 1
+        for err in parsed.errors:
+            details = err.get("error_data", {}).get("details") if isinstance(err.get("error_data"), dict) else None
+            await tx.execute(
+                "INSERT INTO meta_errors (code, title, detail, raw, created_at) VALUES (:c, :t, :d, :r, :at)",
+                c=err.get("code") if isinstance(err.get("code"), int) else None,
+                t=str(err.get("title") or err.get("message") or ""), d=details, r=_dump(err), at=now_ms(),
+            )
+            counts["errors"] += 1
+        result.counts = counts
+
+    async def _inbound(self, tx: Tx, msg: Inbound) -> bool:
+        """Store one customer message; False when Meta re-delivered one we already have."""
+        if await tx.fetch_one("SELECT id FROM messages WHERE wamid = :w", w=msg.wamid):
+            return False
+        conv = await self._conversation_for(tx, msg.sender.phone, msg.sender.user_id, msg.sender.name, msg.timestamp_ms)
+        message_id = await tx.fetch_val(
+            "INSERT INTO messages (conversation_id, wamid, direction, type, content, media, data, reply_to_wamid,"
+            " status, error, created_at) VALUES (:c, :w, 'inbound', :t, :content, :media, :data, :reply,"
+            " 'received', :err, :at) ON CONFLICT (wamid) DO NOTHING RETURNING id",
+            c=conv["id"], w=msg.wamid, t=msg.type, content=msg.content, media=_dump(msg.media),
+            data=_dump(msg.data), reply=msg.reply_to, err=_dump(msg.error), at=msg.timestamp_ms,
+        )
+        if message_id is None:
+            return False
+        await self._touch_conversation(tx, conv["id"], message_id, msg.timestamp_ms, inbound=True)
+        await self._emit_message(tx, "message.created", message_id, conv["owner_id"])
+        await self._emit_conversation(tx, conv["id"])
+        return True
+
+    async def _reaction(self, tx: Tx, reaction: Reaction) -> None:
+        reactor = reaction.sender.phone or reaction.sender.user_id or "customer"
+        # An older re-delivery never overrides a newer reaction; "" is kept as a tombstone.
+        await tx.execute(
+            "INSERT INTO reactions (message_wamid, reactor, direction, emoji, wamid, created_at)"
+            " VALUES (:m, :r, 'inbound', :e, :w, :at) ON CONFLICT (message_wamid, reactor) DO UPDATE"
+            " SET emoji = excluded.emoji, wamid = excluded.wamid, created_at = excluded.created_at"
+            " WHERE reactions.created_at <= excluded.created_at",
+            m=reaction.target_wamid, r=reactor, e=reaction.emoji, w=reaction.wamid, at=reaction.timestamp_ms,
+        )
+        target = await tx.fetch_one(
+            "SELECT m.id, c.owner_id FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+            " WHERE m.wamid = :w", w=reaction.target_wamid,
+        )
+        if target is not None:
+            await self._emit_message(tx, "message.updated", target["id"], target["owner_id"])
+
+    async def apply_status(self, tx: Tx, wamid: str, status: str, at: int, error: dict[str, Any] | None) -> None:
+        """Move an outbound message's status forward; park it if the wamid is not known yet."""
+        row = await tx.fetch_one(
+            "SELECT m.id, m.status, m.conversation_id, c.owner_id, c.last_message_id FROM messages m"
+            " JOIN conversations c ON c.id = m.conversation_id WHERE m.wamid = :w", w=wamid,
+        )
+        if row is None:
+            await tx.execute(
+                "INSERT INTO pending_statuses (wamid, status, status_at, error, created_at)"
+                " VALUES (:w, :s, :at, :e, :t)", w=wamid, s=status, at=at, e=_dump(error), t=now_ms(),
+            )
+            return
+        changed = False
+        column = {"sent": "sent_at", "delivered": "delivered_at", "read": "read_at"}.get(status)
+        if column == "sent_at":
+            changed |= bool(await tx.fetch_all(
+                "UPDATE messages SET sent_at = :at WHERE id = :id AND sent_at IS NULL RETURNING id", at=at, id=row["id"]))
+        elif column == "delivered_at":
+            changed |= bool(await tx.fetch_all(
+                "UPDATE messages SET delivered_at = :at WHERE id = :id AND delivered_at IS NULL RETURNING id", at=at, id=row["id"]))
+        elif column == "read_at":
+            changed |= bool(await tx.fetch_all(
+                "UPDATE messages SET read_at = :at WHERE id = :id AND read_at IS NULL RETURNING id", at=at, id=row["id"]))
+        current = row["status"]
+        if status == "failed":
+            moves = current in FAILED_BEATS
+        else:
+            moves = current in RANK and RANK[status] > RANK[current]
+        if moves:
+            await tx.execute(
+                "UPDATE messages SET status = :s, error = :e WHERE id = :id",
+                s=status, e=_dump(error) if status == "failed" else None, id=row["id"],
+            )
+            changed = True
+        if changed:
+            await self._emit_message(tx, "message.updated", row["id"], row["owner_id"])
+            if moves and row["last_message_id"] == row["id"]:
+                await self._emit_conversation(tx, row["conversation_id"])
+
+    # -- outbound ------------------------------------------------------------------------
+    async def create_outbound(self, user: User, content: str, phone: str | None = None,
+                              conversation_id: int | None = None, client_id: str | None = None) -> Outbound:
+        """Store the agent's message as pending before anything is sent, so nothing is lost."""
+        content = (content or "").strip("\n")
+        if not content.strip():
+            raise Refused(422, "content is empty: type a message to send")
+        if len(content) > 4096:
+            raise Refused(422, "content is longer than WhatsApp's 4096 characters")
+        e164 = None
+        if conversation_id is None:
+            if not phone:
+                raise Refused(422, "give phoneNumber or conversationId")
+            try:
+                e164 = normalize(str(phone), self.default_region)
+            except InvalidPhone as exc:
+                raise Refused(422, str(exc)) from None
+
+        async def job(tx: Tx) -> Outbound:
+            if client_id:
+                existing = await tx.fetch_val("SELECT id FROM messages WHERE client_id = :k", k=client_id)
+                if existing is not None:
+                    message = await queries.get_message(tx, existing)
+                    conv = await tx.fetch_one("SELECT owner_id FROM conversations WHERE id = :id",
+                                              id=message["conversationId"])
+                    if not user.may_see(conv["owner_id"]):
+                        raise Refused(409, "this clientId was already used")
+                    return Outbound(message, None, duplicate=True)
+            at = now_ms()
+            if conversation_id is not None:
+                conv = await tx.fetch_one(
+                    "SELECT id, owner_id, phone_number, last_inbound_at FROM conversations WHERE id = :id",
+                    id=conversation_id)
+                if conv is None or not user.may_see(conv["owner_id"]):
+                    raise Refused(404, f"conversation {conversation_id} not found")
+            else:
+                conv = await tx.fetch_one(
+                    "SELECT id, owner_id, phone_number, last_inbound_at FROM conversations WHERE phone_key = :k",
+                    k=match_key(e164))
+                if conv is None:
+                    invited_by = await tx.fetch_val("SELECT owner_id FROM invitations WHERE phone_key = :k",
+                                                    k=match_key(e164))
+                    if invited_by is not None and not user.may_see(invited_by):
+                        raise Refused(403, f"{e164} is invited by another account")
+                    created = await self._conversation_for(tx, e164, None, None, at)
+                    if created["owner_id"] is None:
+                        # Started by this agent: theirs, unless an admin starts it.
+                        owner = None if user.is_admin else user.id
+                        await tx.execute("UPDATE conversations SET owner_id = :o WHERE id = :id",
+                                         o=owner, id=created["id"])
+                    conv = await tx.fetch_one(
+                        "SELECT id, owner_id, phone_number, last_inbound_at FROM conversations WHERE id = :id",
+                        id=created["id"])
+                elif not user.may_see(conv["owner_id"]):
+                    if conv["owner_id"] is not None:
+                        raise Refused(403, f"the conversation with {e164} belongs to another account")
+                    await tx.execute("UPDATE conversations SET owner_id = :o WHERE id = :id", o=user.id, id=conv["id"])
+                    conv["owner_id"] = user.id
+            if conv["phone_number"] is None:
+                raise Refused(422, "this contact has no phone number WhatsApp can send to")
+            last_in = conv["last_inbound_at"]
+            if last_in is not None and at > last_in + queries.WINDOW_MS:
+                raise Refused(422, "the 24-hour window is closed: the customer last wrote more than 24 hours "
+                                   "ago, so WhatsApp only accepts an approved template message")
+            message_id = await tx.fetch_val(
+                "INSERT INTO messages (conversation_id, client_id, direction, type, content, status,"
+                " sender_user_id, created_at) VALUES (:c, :k, 'outbound', 'text', :content, 'pending', :u, :at)"
+                " RETURNING id",
+                c=conv["id"], k=client_id, content=content, u=user.id, at=at,
+            )
+            await self._touch_conversation(tx, conv["id"], message_id, at, inbound=False)
+            message = await self._emit_message(tx, "message.created", message_id, conv["owner_id"])
+            await self._emit_conversation(tx, conv["id"])
+            return Outbound(message, conv["phone_number"].lstrip("+"), duplicate=False)
+
+        return await self.db.write(job)
+
+    async def record_sent(self, message_id: int, wamid: str) -> dict[str, Any]:
+        """Keep Meta's wamid, then apply statuses that arrived before it."""
+
+        async def job(tx: Tx) -> dict[str, Any]:
+            await tx.execute("UPDATE messages SET wamid = :w WHERE id = :id", w=wamid, id=message_id)
+            parked = await tx.fetch_all(
+                "SELECT id, status, status_at, error FROM pending_statuses WHERE wamid = :w ORDER BY status_at, id",
+                w=wamid)
+            owner = await tx.fetch_val(
+                "SELECT c.owner_id FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.id = :id",
+                id=message_id)
+            message = await self._emit_message(tx, "message.updated", message_id, owner)
+            for p in parked:
+                await self.apply_status(tx, wamid, p["status"], p["status_at"], json.loads(p["error"]) if p["error"] else None)
+            if parked:
+                await tx.execute("DELETE FROM pending_statuses WHERE wamid = :w", w=wamid)
+                message = await queries.get_message(tx, message_id)
+            return message
+
+        return await self.db.write(job)
+
+    async def record_failed(self, message_id: int, error: dict[str, Any]) -> dict[str, Any]:
+        async def job(tx: Tx) -> dict[str, Any]:
+            await tx.execute(
+                "UPDATE messages SET status = 'failed', error = :e WHERE id = :id AND status = 'pending'",
+                e=_dump(error), id=message_id)
+            row = await tx.fetch_one(
+                "SELECT c.owner_id, c.id, c.last_message_id FROM messages m JOIN conversations c"
+                " ON c.id = m.conversation_id WHERE m.id = :id", id=message_id)
+            message = await self._emit_message(tx, "message.updated", message_id, row["owner_id"])
+            if row["last_message_id"] == message_id:
+                await self._emit_conversation(tx, row["id"])
+            return message
+
+        return await self.db.write(job)
+
+    async def mark_read(self, user: User, conversation_id: int) -> tuple[dict[str, Any], str | None]:
+        """Clear the unread count; returns the conversation and the newest inbound wamid."""
+
+        async def job(tx: Tx) -> tuple[dict[str, Any], str | None]:
+            conv = await tx.fetch_one("SELECT id, owner_id, unread_count FROM conversations WHERE id = :id",
+                                      id=conversation_id)
+            if conv is None or not user.may_see(conv["owner_id"]):
+                raise Refused(404, f"conversation {conversation_id} not found")
+            newest = await tx.fetch_one(
+                "SELECT wamid, status FROM messages WHERE conversation_id = :c AND direction = 'inbound'"
+                " AND wamid IS NOT NULL ORDER BY id DESC LIMIT 1", c=conversation_id)
+            changed = bool(await tx.fetch_all(
+                "UPDATE messages SET status = 'read', read_at = :t WHERE conversation_id = :c"
+                " AND direction = 'inbound' AND status = 'received' RETURNING id", t=now_ms(), c=conversation_id))
+            if conv["unread_count"] or changed:
+                await tx.execute("UPDATE conversations SET unread_count = 0 WHERE id = :id", id=conversation_id)
+                await self._emit(tx, "conversation.read", conversation_id, conv["owner_id"],
+                                 {"conversationId": conversation_id, "unreadCount": 0})
+                await self._emit_conversation(tx, conversation_id)
+            view = await queries.get_conversation(tx, conversation_id)
+            unread_wamid = newest["wamid"] if newest and (changed or newest["status"] == "received") else None
+            return view, unread_wamid
+
+        return await self.db.write(job)

@@ -1,0 +1,277 @@
+"""Meta's webhook: the verification handshake, the signature check, and the body parsed
+into plain records for the store.
+
+Parsing is pure (no I/O) so every shape Meta sends can be tested in isolation; anything not
+understood is reported back, and the raw body is kept either way.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+from . import signature
+from .phones import from_wa_id
+from .whatsapp import error_object
+
+log = logging.getLogger(__name__)
+
+MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
+STATUSES = ("sent", "delivered", "read", "failed")
+
+
+@dataclass
+class Sender:
+    phone: str | None  # E.164, or None when Meta sent only a user id
+    user_id: str | None
+    name: str | None
+
+
+@dataclass
+class Inbound:
+    wamid: str
+    sender: Sender
+    type: str
+    content: str
+    timestamp_ms: int
+    media: dict[str, Any] | None = None
+    data: Any = None
+    reply_to: str | None = None
+    error: dict[str, Any] | None = None
+
+
+@dataclass
+class Reaction:
+    wamid: str
+    sender: Sender
+    target_wamid: str
+    emoji: str  # "" removes the reaction
+    timestamp_ms: int
+
+
+@dataclass
+class Status:
+    wamid: str
+    status: str
+    timestamp_ms: int
+    recipient: Sender
+    error: dict[str, Any] | None = None
+
+
+@dataclass
+class Parsed:
+    inbound: list[Inbound] = field(default_factory=list)
+    reactions: list[Reaction] = field(default_factory=list)
+    statuses: list[Status] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)  # value.errors[]: about the account
+    not_understood: list[str] = field(default_factory=list)
+
+
+class UnknownShape(ValueError):
+    """The JSON is not a WhatsApp Business Account webhook."""
+
+
+def _ms(ts: Any) -> int:
+    try:
+        return int(float(ts) * 1000)
+    except (TypeError, ValueError):
+        return int(time.time() * 1000)
+
+
+def _first_error(errors: Any) -> dict[str, Any] | None:
+    if not isinstance(errors, list) or not errors or not isinstance(errors[0], dict):
+        return None
+    e = errors[0]
+    details = e.get("error_data", {}).get("details") if isinstance(e.get("error_data"), dict) else None
+    return error_object(e.get("code"), e.get("title") or e.get("message"), details or e.get("message"))
+
+
+def parse(body: Any) -> Parsed:
+    """Every message, reaction, status and error in one webhook body."""
+    if not isinstance(body, dict) or not isinstance(body.get("entry"), list):
+        raise UnknownShape("not a webhook body: expected an object with an 'entry' list")
+    if body.get("object") not in (None, "whatsapp_business_account"):
+        raise UnknownShape(f"unexpected object {body.get('object')!r}")
+    out = Parsed()
+    for entry in body["entry"]:
+        changes = entry.get("changes") if isinstance(entry, dict) else None
+        if not isinstance(changes, list):
+            out.not_understood.append("entry without changes")
+            continue
+        for change in changes:
+            if not isinstance(change, dict) or not isinstance(change.get("value"), dict):
+                out.not_understood.append("change without value")
+                continue
+            if change.get("field", "messages") != "messages":
+                out.not_understood.append(f"field {change.get('field')!r} is not handled")
+                continue
+            _parse_value(change["value"], out)
+    return out
+
+
+def _parse_value(value: dict[str, Any], out: Parsed) -> None:
+    contacts = [c for c in value.get("contacts") or [] if isinstance(c, dict)]
+    for err in value.get("errors") or []:
+        if isinstance(err, dict):
+            out.errors.append(err)
+    for msg in value.get("messages") or []:
+        if not isinstance(msg, dict) or not msg.get("id"):
+            out.not_understood.append("message without id")
+            continue
+        try:
+            _parse_message(msg, contacts, out)
+        except (AttributeError, TypeError, ValueError, KeyError) as exc:
+            out.not_understood.append(f"message {msg.get('id')}: {exc}")
+    for st in value.get("statuses") or []:
+        if not isinstance(st, dict) or not st.get("id") or not st.get("status"):
+            out.not_understood.append("status without id or status")
+            continue
+        status = str(st["status"]).lower()
+        if status not in STATUSES:
+            out.not_understood.append(f"status {status!r} is not handled")
+            continue
+        out.statuses.append(
+            Status(
+                wamid=str(st["id"]),
+                status=status,
+                timestamp_ms=_ms(st.get("timestamp")),
+                recipient=Sender(from_wa_id(st.get("recipient_id")), st.get("recipient_user_id"), None),
+                error=_first_error(st.get("errors")),
+            )
+        )
+
+
+def _sender(msg: dict[str, Any], contacts: list[dict[str, Any]]) -> Sender:
+    phone = from_wa_id(msg.get("from"))
+    user_id = msg.get("from_user_id") or None
+    name = None
+    for c in contacts:
+        same_phone = phone and from_wa_id(c.get("wa_id")) == phone
+        same_user = user_id and c.get("user_id") == user_id
+        if same_phone or same_user or len(contacts) == 1:
+            name = (c.get("profile") or {}).get("name") or name
+            user_id = user_id or c.get("user_id") or None
+            if same_phone or same_user:
+                break
+    return Sender(phone, user_id, name)
+
+
+def _parse_message(msg: dict[str, Any], contacts: list[dict[str, Any]], out: Parsed) -> None:
+    mtype = str(msg.get("type") or "unknown")
+    sender = _sender(msg, contacts)
+    ts = _ms(msg.get("timestamp"))
+    if mtype == "reaction":
+        reaction = msg.get("reaction") or {}
+        out.reactions.append(
+            Reaction(str(msg["id"]), sender, str(reaction.get("message_id") or ""), reaction.get("emoji") or "", ts)
+        )
+        return
+    content, media, data = _content(mtype, msg)
+    context = msg.get("context") if isinstance(msg.get("context"), dict) else {}
+    if context.get("forwarded") or context.get("frequently_forwarded"):
+        data = {**(data or {}), "forwarded": True} if isinstance(data, dict) or data is None else data
+    if msg.get("referral"):
+        data = {**(data or {}), "referral": msg["referral"]} if isinstance(data, dict) or data is None else data
+    out.inbound.append(
+        Inbound(
+            wamid=str(msg["id"]),
+            sender=sender,
+            type=mtype,
+            content=content,
+            timestamp_ms=ts,
+            media=media,
+            data=data,
+            reply_to=context.get("id") or None,
+            error=_first_error(msg.get("errors")),
+        )
+    )
+
+
+def _content(mtype: str, msg: dict[str, Any]) -> tuple[str, dict[str, Any] | None, Any]:
+    """(text to show and search, media object, type-specific data) for one message."""
+    body = msg.get(mtype) if isinstance(msg.get(mtype), dict) else {}
+    if mtype == "text":
+        return str(body.get("body") or ""), None, None
+    if mtype in MEDIA_TYPES:
+        media = {
+            "id": body.get("id"),
+            "mimeType": body.get("mime_type"),
+            "sha256": body.get("sha256"),
+            "caption": body.get("caption"),
+            "filename": body.get("filename"),
+        }
+        for extra in ("voice", "animated"):
+            if extra in body:
+                media[extra] = bool(body[extra])
+        return str(body.get("caption") or body.get("filename") or ""), media, None
+    if mtype == "location":
+        data = {k: body.get(k) for k in ("latitude", "longitude", "name", "address", "url")}
+        text = body.get("name") or body.get("address") or f"{body.get('latitude')}, {body.get('longitude')}"
+        return str(text), None, data
+    if mtype == "contacts":
+        cards = msg.get("contacts") if isinstance(msg.get("contacts"), list) else []
+        names = [str((c.get("name") or {}).get("formatted_name") or "") for c in cards if isinstance(c, dict)]
+        return ", ".join(n for n in names if n), None, cards
+    if mtype == "interactive":
+        kind = str(body.get("type") or "")
+        reply = body.get(kind) if isinstance(body.get(kind), dict) else {}
+        data = {"kind": kind, **reply}
+        return str(reply.get("title") or reply.get("body") or ""), None, data
+    if mtype == "button":
+        return str(body.get("text") or ""), None, {"payload": body.get("payload"), "text": body.get("text")}
+    if mtype == "order":
+        items = body.get("product_items") if isinstance(body.get("product_items"), list) else []
+        return str(body.get("text") or f"Order of {len(items)} item(s)"), None, body
+    if mtype == "system":
+        return str(body.get("body") or ""), None, body
+    # unsupported, unknown and future types: keep everything Meta sent.
+    return "", None, msg
+
+
+# -- HTTP endpoints ------------------------------------------------------------------------
+
+async def verify_subscription(request: Request) -> Response:
+    """GET /webhook: Meta's hub.challenge handshake when the webhook URL is saved."""
+    settings = request.app.state.settings
+    params = request.query_params
+    if not settings.whatsapp_verify_token:
+        return JSONResponse({"error": "WHATSAPP_VERIFY_TOKEN is not set on the server"}, 503)
+    if params.get("hub.mode") != "subscribe" or "hub.challenge" not in params:
+        return JSONResponse({"error": "expected hub.mode=subscribe and hub.challenge"}, 400)
+    if params.get("hub.verify_token") != settings.whatsapp_verify_token:
+        log.warning("webhook verification rejected: wrong verify token")
+        return JSONResponse({"error": "verify token does not match WHATSAPP_VERIFY_TOKEN"}, 403)
+    log.info("webhook verification accepted")
+    return PlainTextResponse(params["hub.challenge"])
+
+
+async def receive(request: Request) -> Response:
+    """POST /webhook: check the signature on the raw bytes, store, then acknowledge."""
+    settings = request.app.state.settings
+    store = request.app.state.store
+    if not settings.whatsapp_app_secret:
+        log.error("webhook rejected: WHATSAPP_APP_SECRET is not set")
+        return JSONResponse({"error": "WHATSAPP_APP_SECRET is not set on the server"}, 503)
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > settings.webhook_max_bytes:
+        return JSONResponse({"error": "webhook body too large"}, 413)
+    raw = await request.body()
+    if len(raw) > settings.webhook_max_bytes:
+        return JSONResponse({"error": "webhook body too large"}, 413)
+    if not signature.verify(settings.whatsapp_app_secret, raw, request.headers.get("x-hub-signature-256")):
+        log.warning("webhook rejected: missing or wrong X-Hub-Signature-256 (%d bytes)", len(raw))
+        return JSONResponse({"error": "missing or invalid X-Hub-Signature-256"}, 401)
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        log.warning("webhook rejected: signed body is not JSON (%d bytes)", len(raw))
+        return JSONResponse({"error": "body is not JSON"}, 400)
+    result = await store.ingest_webhook(raw.decode("utf-8", errors="replace"), body)
+    log.info("webhook accepted: event %s, %s", result.event_id, result.summary())
+    return JSONResponse({"ok": True})

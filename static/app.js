@@ -1,0 +1,126 @@
+// Entry point: login, the dashboard shell (header, tabs), and wiring the views to live updates.
+
+import { api, getToken, setToken, clearToken, syncMediaCookie, onUnauthorized } from './api.js';
+import { $ } from './dom.js';
+import { initChat, startChat, resetChat, applyEvent, pollFallback, onChatShown } from './chat.js';
+import { initInvitations, startInvitations, resetInvitations, loadInvitations } from './invitations.js';
+import { startLive, stopLive } from './live.js';
+
+const STATUS_TEXT = { live: 'Live', polling: 'Polling every 3 s', offline: 'Offline' };
+
+let activeTab = 'chat';
+let inSession = false;
+
+function showLogin(message = '') {
+  $('#app-view').hidden = true;
+  $('#login-view').hidden = false;
+  const error = $('#login-error');
+  error.textContent = message;
+  error.hidden = !message;
+  $('#login-password').value = '';
+  $('#login-submit').disabled = false;
+  (($('#login-email').value && $('#login-password')) || $('#login-email')).focus();
+}
+
+async function startSession() {
+  let me;
+  try {
+    me = await api('/api/me');
+  } catch (err) {
+    clearToken();
+    showLogin(err.status === 401 ? '' : err.message);
+    return;
+  }
+  inSession = true;
+  syncMediaCookie();
+  $('#login-view').hidden = true;
+  $('#app-view').hidden = false;
+  $('#user-email').textContent = me.email || '';
+  $('#user-email').title = me.isAdmin ? 'Administrator' : '';
+  $('#app-view').dataset.admin = me.isAdmin ? 'true' : 'false';
+
+  startChat(me);
+  startInvitations(me);
+  selectTab('chat');
+  startLive({
+    onEvent: applyEvent,
+    onFallbackPoll: pollFallback,
+    onUnauthorized: () => endSession('Your session has expired. Please sign in again.'),
+    onStatus: setConnectionStatus,
+  });
+}
+
+function endSession(message = '') {
+  if (!inSession) {
+    clearToken();
+    showLogin(message);
+    return;
+  }
+  inSession = false;
+  stopLive();
+  resetChat();
+  resetInvitations();
+  clearToken();
+  setConnectionStatus('offline');
+  showLogin(message);
+}
+
+function setConnectionStatus(mode) {
+  const status = $('#connection-status');
+  status.dataset.mode = mode;
+  status.querySelector('.label').textContent = STATUS_TEXT[mode];
+}
+
+function selectTab(name) {
+  activeTab = name;
+  for (const button of document.querySelectorAll('[data-tab]')) {
+    const selected = button.dataset.tab === name;
+    button.classList.toggle('active', selected);
+    button.setAttribute('aria-selected', String(selected));
+  }
+  for (const panel of document.querySelectorAll('[data-panel]')) panel.hidden = panel.dataset.panel !== name;
+  if (name === 'invitations') loadInvitations();
+  if (name === 'chat') onChatShown();
+}
+
+async function login(event) {
+  event.preventDefault();
+  const email = $('#login-email').value.trim();
+  const password = $('#login-password').value;
+  const error = $('#login-error');
+  error.hidden = true;
+  if (!email || !password) {
+    error.textContent = 'Enter your email and password.';
+    error.hidden = false;
+    return;
+  }
+  $('#login-submit').disabled = true;
+  try {
+    const res = await api('/api/auth/login', { method: 'POST', body: { email, password }, auth: false });
+    if (!res || !res.token) throw new Error('The server did not return a session token.');
+    setToken(res.token);
+    await startSession();
+  } catch (err) {
+    error.textContent = err.message;
+    error.hidden = false;
+  } finally {
+    $('#login-submit').disabled = false;
+  }
+}
+
+function init() {
+  $('#login-form').addEventListener('submit', login);
+  $('#logout').addEventListener('click', () => endSession());
+  for (const button of document.querySelectorAll('[data-tab]')) {
+    button.addEventListener('click', () => selectTab(button.dataset.tab));
+  }
+  initChat({ isActive: () => inSession && activeTab === 'chat' });
+  initInvitations();
+  // Any 401 from the API means the token is gone or expired.
+  onUnauthorized(() => endSession(inSession ? 'Your session has expired. Please sign in again.' : ''));
+
+  if (getToken()) startSession();
+  else showLogin();
+}
+
+init();

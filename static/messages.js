@@ -1,0 +1,278 @@
+// Rendering of single messages (thread bubbles) and of one-line previews (conversation list).
+// Everything that came from WhatsApp goes through h(), i.e. into text nodes and attributes.
+
+import { mediaUrl } from './api.js';
+import { h, clockTime, fullDateTime } from './dom.js';
+
+const TYPE_LABELS = {
+  image: '📷 Photo',
+  video: '🎥 Video',
+  audio: '🎤 Audio',
+  voice: '🎤 Voice message',
+  document: '📄 Document',
+  sticker: '💟 Sticker',
+  location: '📍 Location',
+  contacts: '👤 Contact',
+  order: '🛒 Order',
+  reaction: 'Reaction',
+  unsupported: '⚠ Unsupported message',
+};
+
+const TICKS = { pending: '🕓', sent: '✓', delivered: '✓✓', read: '✓✓', failed: '⚠' };
+const TICK_TITLES = { pending: 'Sending…', sent: 'Sent', delivered: 'Delivered', read: 'Read' };
+
+/** Display name of a conversation row. */
+export function conversationTitle(conv) {
+  if (!conv) return '';
+  return conv.contactName || conv.phoneNumber || conv.waUserId || `Conversation #${conv.id}`;
+}
+
+/** One line for the conversation list, from a lastMessage object. */
+export function previewText(msg) {
+  if (!msg) return '';
+  const content = (msg.content || '').replace(/\s+/g, ' ').trim();
+  if (msg.type === 'text' || msg.type === 'interactive' || msg.type === 'button') return content;
+  const label = TYPE_LABELS[msg.type] || `Message (${msg.type})`;
+  return content ? `${label}: ${content}` : label;
+}
+
+export function tickGlyph(status) {
+  return TICKS[status] || '';
+}
+
+/** The text of a failed message's error, as the server described it. */
+export function errorText(error) {
+  if (!error) return 'The message could not be sent.';
+  if (typeof error === 'string') return error;
+  const text = error.message || [error.title, error.detail].filter(Boolean).join(': ') || 'The message could not be sent.';
+  return error.code != null ? `${text} (code ${error.code})` : text;
+}
+
+/**
+ * Builds the bubble for one message.
+ *   ctx.lookup(id)       -> a loaded message by id (to label quotes), or undefined
+ *   ctx.onQuoteClick(id) -> jump to the quoted message
+ *   ctx.contactName      -> name shown for inbound quotes
+ */
+export function renderMessage(msg, ctx = {}) {
+  const dir = msg.direction === 'outbound' ? 'outbound' : 'inbound';
+  const el = h('div', {
+    class: `message ${dir}${msg.id == null ? ' optimistic' : ''}`,
+    dataset: { id: msg.id, clientId: msg.id == null ? msg.clientId : null, type: msg.type },
+  });
+
+  const bubble = h('div', { class: 'bubble' });
+  if (msg.replyTo) bubble.append(renderQuote(msg.replyTo, ctx));
+  bubble.append(...renderBody(msg));
+  bubble.append(renderMeta(msg, el));
+  el.append(bubble);
+
+  if (Array.isArray(msg.reactions) && msg.reactions.length) {
+    el.append(
+      h(
+        'div',
+        { class: 'reactions' },
+        msg.reactions.map((r) =>
+          h('span', {
+            class: 'reaction',
+            dataset: { direction: r.direction },
+            title: r.direction === 'outbound' ? 'You reacted' : 'Customer reacted',
+            text: r.emoji,
+          }),
+        ),
+      ),
+    );
+  }
+  return el;
+}
+
+function renderQuote(reply, ctx) {
+  const quoted = reply.id != null && ctx.lookup ? ctx.lookup(reply.id) : undefined;
+  let author = '';
+  if (quoted) author = quoted.direction === 'outbound' ? 'You' : ctx.contactName || 'Customer';
+  const text = reply.content || (reply.type ? TYPE_LABELS[reply.type] || reply.type : '') || 'Original message';
+  return h(
+    'div',
+    {
+      class: 'reply-quote',
+      dataset: { replyId: reply.id },
+      title: quoted ? 'Show the original message' : null,
+      onclick: () => quoted && ctx.onQuoteClick && ctx.onQuoteClick(reply.id),
+    },
+    author && h('div', { class: 'reply-author', text: author }),
+    h('div', { class: 'reply-text', text }),
+  );
+}
+
+const textBlock = (text, cls = 'text') => (text ? h('div', { class: cls, text }) : null);
+
+/** Replaces a media element that failed to load with a text placeholder. */
+function withFallback(el, label) {
+  el.addEventListener(
+    'error',
+    () => el.replaceWith(h('div', { class: 'media-placeholder', text: label })),
+    { once: true },
+  );
+  return el;
+}
+
+function renderBody(msg) {
+  const data = msg.data && typeof msg.data === 'object' ? msg.data : null;
+  const media = msg.media || null;
+  const caption = msg.content || (media && media.caption) || '';
+
+  switch (msg.type) {
+    case 'text':
+      return [textBlock(msg.content)];
+
+    case 'image':
+    case 'sticker': {
+      const label = msg.type === 'sticker' ? '🖼 Sticker' : '🖼 Image';
+      const visual = media
+        ? withFallback(h('img', { class: `media media-${msg.type}`, src: mediaUrl(media.id), alt: caption || label, loading: 'lazy' }), label)
+        : h('div', { class: 'media-placeholder', text: label });
+      return [visual, textBlock(caption, 'text caption')];
+    }
+
+    case 'audio':
+    case 'voice':
+    case 'video': {
+      const isVideo = msg.type === 'video';
+      const label = TYPE_LABELS[msg.type];
+      const player = media
+        ? withFallback(h(isVideo ? 'video' : 'audio', { class: 'media', controls: true, preload: 'metadata', src: mediaUrl(media.id) }), label)
+        : h('div', { class: 'media-placeholder', text: label });
+      return [player, textBlock(caption, 'text caption')];
+    }
+
+    case 'document': {
+      const name = (media && media.filename) || 'Document';
+      const link = media
+        ? h('a', { class: 'document-link', href: mediaUrl(media.id), target: '_blank', rel: 'noopener', download: name }, '📄 ', h('span', { class: 'filename', text: name }))
+        : h('div', { class: 'media-placeholder' }, '📄 ', h('span', { class: 'filename', text: name }));
+      // Documents carry their filename separately; don't repeat it as the caption.
+      return [link, textBlock(caption && caption !== name ? caption : '', 'text caption')];
+    }
+
+    case 'location':
+      return renderLocation(data, msg.content);
+
+    case 'contacts':
+      return renderContacts(data, msg.content);
+
+    case 'interactive': {
+      const title = (data && data.title) || msg.content;
+      return [
+        h('div', { class: 'text interactive-title' }, '↩ ', title || ''),
+        textBlock(data && data.description, 'secondary'),
+      ];
+    }
+
+    case 'button':
+      return [h('div', { class: 'text button-reply' }, '↩ ', (data && data.text) || msg.content || '')];
+
+    case 'order': {
+      const items = data && Array.isArray(data.product_items) ? data.product_items.length : null;
+      return [
+        h('div', { class: 'text order', text: items != null ? `🛒 Order (${items} item${items === 1 ? '' : 's'})` : '🛒 Order' }),
+        textBlock(msg.content || (data && data.text)),
+      ];
+    }
+
+    case 'reaction':
+      return [h('div', { class: 'text secondary', text: `Reacted ${msg.content || (data && data.emoji) || ''}` })];
+
+    default:
+      return [
+        h('div', { class: 'unsupported', text: `Unsupported message type: ${unsupportedName(msg)}` }),
+        textBlock(msg.content),
+      ];
+  }
+}
+
+/** WhatsApp's "unsupported" messages may say what they really were in their raw data. */
+function unsupportedName(msg) {
+  if (msg.type !== 'unsupported') return msg.type || 'unknown';
+  const d = msg.data;
+  const inner = d && ((d.unsupported && d.unsupported.type) || (d.type !== 'unsupported' && d.type));
+  return typeof inner === 'string' && inner ? inner : 'unsupported';
+}
+
+function renderLocation(data, content) {
+  const lat = Number(data && data.latitude);
+  const lon = Number(data && data.longitude);
+  const name = (data && data.name) || content || 'Location';
+  const parts = [];
+  if (data && data.latitude != null && Number.isFinite(lat) && Number.isFinite(lon)) {
+    const href = `https://www.openstreetmap.org/?mlat=${lat}&mlon=${lon}#map=16/${lat}/${lon}`;
+    parts.push(h('a', { class: 'location-link', href, target: '_blank', rel: 'noopener noreferrer' }, '📍 ', name));
+  } else {
+    parts.push(h('div', { class: 'text' }, '📍 ', name));
+  }
+  parts.push(textBlock(data && data.address, 'secondary'));
+  const url = safeHttpUrl(data && data.url);
+  if (url) parts.push(h('a', { class: 'secondary', href: url, target: '_blank', rel: 'noopener noreferrer', text: url }));
+  return parts;
+}
+
+function renderContacts(data, content) {
+  const list = Array.isArray(data) ? data : data && Array.isArray(data.contacts) ? data.contacts : [];
+  if (!list.length) return [h('div', { class: 'text' }, '👤 ', content || 'Contact')];
+  return list.map((c) => {
+    const name = (c && c.name && (c.name.formatted_name || [c.name.first_name, c.name.last_name].filter(Boolean).join(' '))) || 'Contact';
+    const phones = c && Array.isArray(c.phones) ? c.phones : [];
+    return h(
+      'div',
+      { class: 'contact-card' },
+      h('div', { class: 'contact-name' }, '👤 ', name),
+      phones.map((p) => {
+        const phone = (p && (p.phone || p.wa_id)) || '';
+        const dial = phone.replace(/[^\d+]/g, '');
+        return dial
+          ? h('a', { class: 'contact-phone', href: `tel:${dial}`, text: phone })
+          : h('div', { class: 'contact-phone', text: phone });
+      }),
+    );
+  });
+}
+
+function safeHttpUrl(value) {
+  if (typeof value !== 'string') return null;
+  try {
+    const u = new URL(value);
+    return u.protocol === 'http:' || u.protocol === 'https:' ? u.href : null;
+  } catch {
+    return null;
+  }
+}
+
+function renderMeta(msg, messageEl) {
+  const meta = h('div', { class: 'meta' }, h('time', { datetime: msg.createdAt, title: fullDateTime(msg.createdAt), text: clockTime(msg.createdAt) }));
+  if (msg.direction !== 'outbound') return meta;
+
+  const status = TICKS[msg.status] ? msg.status : 'pending';
+  if (status === 'failed') {
+    const text = errorText(msg.error);
+    const toggle = () => {
+      const existing = messageEl.querySelector('.message-error');
+      if (existing) existing.remove();
+      else messageEl.append(h('div', { class: 'message-error', role: 'alert', text }));
+    };
+    meta.append(
+      h('span', {
+        class: 'status-tick',
+        dataset: { status },
+        title: text,
+        role: 'button',
+        tabindex: '0',
+        'aria-label': `Failed: ${text}`,
+        text: TICKS.failed,
+        onclick: toggle,
+        onkeydown: (e) => (e.key === 'Enter' || e.key === ' ') && (e.preventDefault(), toggle()),
+      }),
+    );
+  } else {
+    meta.append(h('span', { class: 'status-tick', dataset: { status }, title: TICK_TITLES[status], text: TICKS[status] }));
+  }
+  return meta;
+}
