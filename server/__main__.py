@@ -36,6 +36,8 @@ class InboxServer(uvicorn.Server):
 
 
 def uvicorn_config(app: Any, host: str, port: int, **kwargs: Any) -> uvicorn.Config:
+    # A client that stopped reading must not hold shutdown forever.
+    kwargs.setdefault("timeout_graceful_shutdown", 5)
     return uvicorn.Config(app, host=host, port=port, ws="websockets-sansio", lifespan="on",
                           proxy_headers=True, **kwargs)
 
@@ -67,7 +69,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_create_user(args: argparse.Namespace, settings: Settings) -> int:
-    password = args.password or getpass.getpass("Password: ")
+    try:
+        password = args.password or getpass.getpass("Password: ")
+    except EOFError:  # no terminal and nothing on stdin
+        print("error: no password given: pass --password or type it when asked", file=sys.stderr)
+        return 2
     if len(password) < 8:
         print("error: the password must have at least 8 characters", file=sys.stderr)
         return 2

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import logging
+import re
 from typing import Any, Awaitable, Callable
 
 from starlette.requests import Request
@@ -41,6 +42,25 @@ def authenticated(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     return endpoint
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean(value: Any) -> Any:
+    """Text the databases can store: JSON may carry a NUL or a lone surrogate (half an emoji)
+    as a \\u escape, which PostgreSQL text (NUL) and UTF-8 (surrogates) cannot hold."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            value = value.replace("\x00", "")
+        if _SURROGATE.search(value):
+            value = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        return value
+    if isinstance(value, dict):
+        return {clean(k): clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean(v) for v in value]
+    return value
+
+
 async def json_body(request: Request) -> dict[str, Any]:
     try:
         body = await request.json()
@@ -48,7 +68,11 @@ async def json_body(request: Request) -> dict[str, Any]:
         raise Refused(400, "body is not valid JSON") from None
     if not isinstance(body, dict):
         raise Refused(400, "body must be a JSON object")
-    return body
+    return clean(body)
+
+
+# Ids and cursors are 64-bit in the database: a bigger number must not reach a query.
+MAX_INT = 2**62
 
 
 def int_param(request: Request, name: str, default: int | None = None) -> int | None:
@@ -56,16 +80,22 @@ def int_param(request: Request, name: str, default: int | None = None) -> int | 
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise Refused(422, f"{name} must be a whole number") from None
+    if not -MAX_INT <= value <= MAX_INT:
+        raise Refused(422, f"{name} is out of range")
+    return value
 
 
 def path_id(request: Request) -> int:
     try:
-        return int(request.path_params["id"])
+        value = int(request.path_params["id"])
     except ValueError:
-        raise Refused(404, f"conversation {request.path_params['id']} not found") from None
+        value = None
+    if value is None or not 0 < value <= MAX_INT:
+        raise Refused(404, f"conversation {request.path_params['id']} not found")
+    return value
 
 
 # -- auth ----------------------------------------------------------------------------------
@@ -104,7 +134,7 @@ async def me(request: Request, user: User) -> Response:
 async def list_conversations(request: Request, user: User) -> Response:
     items = await queries.list_conversations(
         request.app.state.db, user,
-        search=request.query_params.get("search"),
+        search=clean(request.query_params.get("search")),
         limit=int_param(request, "limit", 50),
         before=int_param(request, "before"),
     )
@@ -143,16 +173,20 @@ async def list_messages(request: Request, user: User) -> Response:
 async def send(request: Request, user: User) -> Response:
     body = await json_body(request)
     conversation_id = body.get("conversationId")
-    if conversation_id is not None and not isinstance(conversation_id, int):
+    if conversation_id is not None:
+        if isinstance(conversation_id, bool) or (isinstance(conversation_id, float) and not conversation_id.is_integer()):
+            raise Refused(422, "conversationId must be a number")
         try:
             conversation_id = int(conversation_id)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise Refused(422, "conversationId must be a number") from None
+        if not 0 < conversation_id <= MAX_INT:
+            raise Refused(404, f"conversation {conversation_id} not found")
     content = body.get("content")
     if content is not None and not isinstance(content, str):
         raise Refused(422, "content must be text")
     phone = body.get("phoneNumber")
-    if phone is not None and not isinstance(phone, (str, int)):
+    if phone is not None and (isinstance(phone, bool) or not isinstance(phone, (str, int))):
         raise Refused(422, "phoneNumber must be text")
     client_id = body.get("clientId") or request.headers.get("idempotency-key") or None
     if client_id is not None:
@@ -190,20 +224,46 @@ async def list_invitations(request: Request, user: User) -> Response:
 @authenticated
 async def add_invitation(request: Request, user: User) -> Response:
     body = await json_body(request)
+    name, phone = body.get("name"), body.get("phoneNumber")
+    if name is not None and not isinstance(name, str):
+        raise Refused(422, "name must be text")
+    if phone is not None and (isinstance(phone, bool) or not isinstance(phone, (str, int))):
+        raise Refused(422, "phoneNumber must be text")
     invitation = await request.app.state.store.add_invitation(
-        user.id, str(body.get("name") or ""), str(body.get("phoneNumber") or "")
+        user.id, name or "", str(phone) if phone is not None else ""
     )
     return JSONResponse(invitation, status_code=201)
+
+
+_HEADER_WORDS = ("phone", "number", "mobile", "tel", "whatsapp", "msisdn", "wa_id")
+
+
+def _looks_like_header(cell: str) -> bool:
+    text = cell.strip().lower()
+    return not any(ch.isdigit() for ch in text) and any(word in text for word in _HEADER_WORDS)
 
 
 async def import_invitations_csv(store: Any, owner_id: int, text: str) -> dict[str, Any]:
     """Rows `name,phone` (a header row is optional); bad rows are reported, good ones kept."""
     imported, errors = 0, []
-    for line_no, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+    reader = csv.reader(io.StringIO(text))
+    first = True
+    while True:
+        line_no = reader.line_num + 1  # where the next row starts (a quoted cell may span lines)
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            errors.append({"line": line_no, "error": f"not valid CSV: {exc}"})
+            break
         if not row or not any(cell.strip() for cell in row):
             continue
-        if line_no == 1 and [c.strip().lower() for c in row[:2]] == ["name", "phone"]:
-            continue
+        if first:
+            first = False
+            # A header: the first row, naming the phone column instead of holding a number.
+            if len(row) >= 2 and _looks_like_header(row[1]):
+                continue
         if len(row) < 2:
             errors.append({"line": line_no, "error": "expected two columns: name, phone"})
             continue
@@ -219,15 +279,15 @@ async def import_invitations_csv(store: Any, owner_id: int, text: str) -> dict[s
 async def import_invitations(request: Request, user: User) -> Response:
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
-        form = await request.form()
-        upload = form.get("file")
-        if upload is None or isinstance(upload, str):
-            raise Refused(422, "send the CSV as a form field named 'file'")
-        raw = await upload.read()
+        async with request.form() as form:  # closes the uploaded files' temporary storage
+            upload = form.get("file")
+            if upload is None or isinstance(upload, str):
+                raise Refused(422, "send the CSV as a form field named 'file'")
+            raw = await upload.read()
     else:
         raw = await request.body()
     try:
-        text = raw.decode("utf-8-sig")
+        text = clean(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise Refused(422, "the CSV must be UTF-8 text") from None
     return JSONResponse(await import_invitations_csv(request.app.state.store, user.id, text))
@@ -237,8 +297,11 @@ async def import_invitations(request: Request, user: User) -> Response:
 
 @authenticated
 async def events(request: Request, user: User) -> Response:
-    since = max(int_param(request, "since", 0) or 0, 0)
     hub = request.app.state.hub
+    if "since" not in request.query_params:
+        # A new client starts from now; history comes from the REST endpoints.
+        return JSONResponse({"events": [], "lastId": await hub.latest_id()})
+    since = max(int_param(request, "since", 0) or 0, 0)
     if await hub.too_old(since):
         return JSONResponse({"events": [hub.resync_event()], "lastId": await hub.latest_id()})
     # Read the high-water mark first: events after it are left for the next poll.

@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         db = Database(settings.database_url)
         await db.connect()
         retention_ms = int(settings.event_retention_hours * 3600 * 1000)
-        hub = Hub(db, settings.broadcast_url, retention_ms=retention_ms)
+        hub = Hub(db, settings.broadcast_url, queue_size=settings.ws_queue_size, retention_ms=retention_ms)
         store = Store(db, settings.default_region, publish=hub.publish)
         await hub.start()
         client = httpx.AsyncClient(timeout=settings.send_timeout)

@@ -20,9 +20,20 @@ def normalize(raw: str, default_region: str = "") -> str:
     if not text:
         raise InvalidPhone("phone number is empty")
     region = (default_region or "").upper() or None
+    if not any(ch.isdigit() for ch in text):
+        raise InvalidPhone(f"{raw!r} is not a phone number")
     if not text.startswith("+") and text.isdigit() and len(text) > 10 and not text.startswith("0"):
-        # Looks like a wa_id (country code, no plus): parse it as international.
-        text = "+" + text
+        # Looks like a wa_id (country code, no plus): parse it as international, unless that
+        # is not a valid number and the default region reads it as a local one (Brazilian
+        # and Chinese mobiles have 11 digits without the country code).
+        try:
+            international = phonenumbers.parse("+" + text, None)
+        except phonenumbers.NumberParseException:
+            international = None
+        if international is not None:
+            e164 = phonenumbers.format_number(international, phonenumbers.PhoneNumberFormat.E164)
+            if phonenumbers.is_valid_number(international) or _is_old_brazil_mobile(e164) or region is None:
+                text = "+" + text
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:

@@ -34,7 +34,7 @@ def _json(text: str | None) -> Any:
 # -- messages ------------------------------------------------------------------------------
 
 _MESSAGE_SELECT = """
-SELECT m.id, m.conversation_id, m.wamid, m.direction, m.type, m.content, m.media, m.data,
+SELECT m.id, m.conversation_id, m.wamid, m.client_id, m.direction, m.type, m.content, m.media, m.data,
        m.reply_to_wamid, m.status, m.error, m.created_at, m.sent_at, m.delivered_at, m.read_at,
        r.id AS reply_id, r.type AS reply_type, r.content AS reply_content, r.direction AS reply_direction
 FROM messages m LEFT JOIN messages r ON r.wamid = m.reply_to_wamid
@@ -55,6 +55,7 @@ def message_view(row: dict[str, Any], reactions: list[dict[str, Any]]) -> dict[s
         "id": row["id"],
         "conversationId": row["conversation_id"],
         "wamid": row["wamid"],
+        "clientId": row["client_id"],
         "direction": row["direction"],
         "type": row["type"],
         "content": row["content"],

@@ -65,7 +65,7 @@ class Subscription:
 
 
 class Hub:
-    def __init__(self, db: Database, broadcast_url: str = "memory://", queue_size: int = 1000,
+    def __init__(self, db: Database, broadcast_url: str = "memory://", queue_size: int = 5000,
                  retention_ms: int = 24 * 3600 * 1000) -> None:
         self.db = db
         self.queue_size = queue_size
@@ -151,9 +151,11 @@ class Hub:
         return {"id": last_id, "type": "resync", "conversationId": None, "data": {}}
 
     async def close_sockets(self, code: int, reason: str) -> None:
-        for ws in list(self.sockets):
+        async def close(ws: WebSocket) -> None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(ws.close(code, reason), 1.0)
+
+        await asyncio.gather(*(close(ws) for ws in list(self.sockets)))
 
 
 # -- the websocket endpoint ----------------------------------------------------------------
@@ -188,7 +190,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
 
 async def _replay(ws: WebSocket, hub: Hub, user: User, since: int, until: int) -> int:
     if await hub.too_old(since):
-        await ws.send_text(json.dumps(hub.resync_event(until)))
+        await ws.send_text(json.dumps(hub.resync_event(until), separators=(",", ":")))
         return until
     last = since
     while True:
@@ -230,7 +232,7 @@ async def _pump(ws: WebSocket, hub: Hub, sub: Subscription, last: int) -> None:
     if sub.overflowed.is_set() and ws.application_state == WebSocketState.CONNECTED:
         log.warning("websocket of user %s fell behind; told to resync", sub.user.id)
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(ws.send_text(json.dumps(hub.resync_event(hub.last_id))), 1.0)
+            await asyncio.wait_for(ws.send_text(json.dumps(hub.resync_event(hub.last_id), separators=(",", ":"))), 1.0)
             await asyncio.wait_for(ws.close(CLOSE_TOO_SLOW, "too slow: resync"), 1.0)
 
 

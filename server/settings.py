@@ -38,6 +38,8 @@ class Settings:
     # How long the events table keeps events for websocket/polling resume.
     event_retention_hours: float = 24.0
     webhook_max_bytes: int = 10 * 1024 * 1024
+    # Events a websocket may have waiting before it is told to resync and closed.
+    ws_queue_size: int = 5000
     static_dir: str = field(default_factory=lambda: str(Path(__file__).resolve().parent.parent / "static"))
 
     @classmethod

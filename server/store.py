@@ -395,11 +395,9 @@ class Store:
                     if invited_by is not None and not user.may_see(invited_by):
                         raise Refused(403, f"{e164} is invited by another account")
                     created = await self._conversation_for(tx, e164, None, None, at)
-                    if created["owner_id"] is None:
-                        # Started by this agent: theirs, unless an admin starts it.
-                        owner = None if user.is_admin else user.id
+                    if created["owner_id"] is None:  # no invitation: whoever started it owns it
                         await tx.execute("UPDATE conversations SET owner_id = :o WHERE id = :id",
-                                         o=owner, id=created["id"])
+                                         o=user.id, id=created["id"])
                     conv = await tx.fetch_one(
                         "SELECT id, owner_id, phone_number, last_inbound_at FROM conversations WHERE id = :id",
                         id=created["id"])

@@ -143,10 +143,18 @@ class CloudAPI:
             response = await self._client.post(
                 url, json=payload, headers={"Authorization": f"Bearer {self._token}"}
             )
-        except httpx.HTTPError as exc:
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            # The request never left: safe to retry.
             err = error_object(None, "Network error", f"{type(exc).__name__}: {exc}")
             err["message"] = "WhatsApp could not be reached (network error); the message was retried and still failed."
             raise SendError(err, retryable=True) from exc
+        except httpx.HTTPError as exc:
+            # Sent, but no answer: Meta may have accepted it, and a retry could reach the
+            # customer twice. Report it and let the agent decide.
+            err = error_object(None, "Network error", f"{type(exc).__name__}: {exc}")
+            err["message"] = ("WhatsApp did not answer (network error or timeout): the message may or may not "
+                              "have reached the customer, so it was not sent again.")
+            raise SendError(err, retryable=False) from exc
         try:
             data = response.json()
         except ValueError:

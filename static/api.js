@@ -90,6 +90,13 @@ export async function api(path, { method = 'GET', body, headers = {}, auth = tru
   return data;
 }
 
+/** Best-effort server-side logout; never triggers the 401 handler. */
+export function revokeToken() {
+  const token = getToken();
+  if (!token) return;
+  fetch('/api/auth/logout', { method: 'POST', headers: { Authorization: `Bearer ${token}` }, keepalive: true }).catch(() => {});
+}
+
 /** RFC 4122 v4 id. crypto.randomUUID only exists on https/localhost; a LAN http:// install lacks it. */
 export function uuid() {
   if (typeof crypto.randomUUID === 'function') return crypto.randomUUID();

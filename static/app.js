@@ -1,6 +1,6 @@
 // Entry point: login, the dashboard shell (header, tabs), and wiring the views to live updates.
 
-import { api, getToken, setToken, clearToken, syncMediaCookie, onUnauthorized } from './api.js';
+import { api, getToken, setToken, clearToken, revokeToken, syncMediaCookie, onUnauthorized } from './api.js';
 import { $ } from './dom.js';
 import { initChat, startChat, resetChat, applyEvent, pollFallback, onChatShown } from './chat.js';
 import { initInvitations, startInvitations, resetInvitations, loadInvitations } from './invitations.js';
@@ -48,6 +48,11 @@ async function startSession() {
     onUnauthorized: () => endSession('Your session has expired. Please sign in again.'),
     onStatus: setConnectionStatus,
   });
+}
+
+function logout() {
+  revokeToken();
+  endSession();
 }
 
 function endSession(message = '') {
@@ -110,7 +115,7 @@ async function login(event) {
 
 function init() {
   $('#login-form').addEventListener('submit', login);
-  $('#logout').addEventListener('click', () => endSession());
+  $('#logout').addEventListener('click', logout);
   for (const button of document.querySelectorAll('[data-tab]')) {
     button.addEventListener('click', () => selectTab(button.dataset.tab));
   }

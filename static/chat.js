@@ -334,6 +334,14 @@ export async function openConversation(id, fallbackConv = null) {
   setOlderStatus('Loading messages…');
   markRead(id);
 
+  if (!state.conversations.has(String(id))) {
+    // Not in the (filtered or paged) list: its row tells the 24-hour window state.
+    api(`/api/conversations/${encodeURIComponent(id)}`)
+      .then((row) => seq === state.threadSeq && row && upsertConversation(row, { insert: !state.search }))
+      .then(() => renderList())
+      .catch(() => {});
+  }
+
   try {
     const msgs = await api(`/api/conversations/${encodeURIComponent(id)}/messages?limit=${PAGE_SIZE}`);
     if (seq !== state.threadSeq) return;
@@ -374,22 +382,25 @@ async function reloadThread() {
   updateComposer();
 }
 
-/** Picks up messages newer than the newest shown (REST-only polling). */
+/**
+ * REST-only polling: picks up new messages with `after=`. Without events nobody tells us
+ * about status changes, so the query starts just before the oldest recent outbound message
+ * that can still change (pending/sent/delivered), re-reading a bounded tail of the thread.
+ */
 async function pollThread() {
   if (state.openId == null) return;
   const seq = state.threadSeq;
-  const newest = newestId();
-  const query = newest != null ? `after=${encodeURIComponent(newest)}` : `limit=${PAGE_SIZE}`;
+  const recent = serverMessages().sort((a, b) => Number(a.id) - Number(b.id)).slice(-20);
+  const unsettled = recent.find((m) => m.direction === 'outbound' && m.status !== 'read' && m.status !== 'failed');
+  const after = unsettled ? Number(unsettled.id) - 1 : newestId();
+  const query = after != null ? `after=${encodeURIComponent(after)}` : `limit=${PAGE_SIZE}`;
   const msgs = await api(`/api/conversations/${encodeURIComponent(state.openId)}/messages?${query}`);
   if (seq !== state.threadSeq || !msgs.length) return;
-  let inbound = false;
-  for (const m of msgs) {
-    upsertMessage(m);
-    if (m.direction === 'inbound') inbound = true;
-  }
+  const newInbound = msgs.filter((m) => m.direction === 'inbound' && !state.messages.has(`id:${m.id}`));
+  for (const m of msgs) upsertMessage(m);
   renderThread();
-  if (inbound) {
-    noteInbound(msgs.filter((m) => m.direction === 'inbound').pop());
+  if (newInbound.length) {
+    noteInbound(newInbound[newInbound.length - 1]);
     if (threadVisible()) scheduleMarkRead();
   }
 }
@@ -504,6 +515,7 @@ function renderThread({ scroll } = {}) {
     nodes.push(messageNode(m, ctx));
   }
   reconcile(el['thread-messages'], nodes);
+  for (const key of state.msgNodes.keys()) if (!state.messages.has(key)) state.msgNodes.delete(key);
 
   if (state.threadError) setOlderStatus(`Could not load messages: ${state.threadError}`);
   else if (state.loadingOlder) setOlderStatus('Loading older messages…');
@@ -613,7 +625,9 @@ function updateComposer() {
 }
 
 function autoGrow(input) {
-  input.style.height = 'auto';
+  input.style.height = '';
+  // A hidden textarea measures 0: leave it at its natural one-line height then.
+  if (!input.value || !input.scrollHeight) return;
   input.style.height = `${Math.min(input.scrollHeight, 160)}px`;
 }
 
@@ -662,7 +676,6 @@ async function send() {
     if (String(state.openId) !== String(convId)) return;
     // Not accepted: drop the bubble, give the text back so it can be fixed and resent.
     state.messages.delete(`tmp:${clientId}`);
-    state.msgNodes.delete(`tmp:${clientId}`);
     if (!input.value) {
       input.value = content;
       autoGrow(input);

@@ -114,12 +114,12 @@ async function importCsv() {
     const res = await api('/api/invitations/import', { method: 'POST', body: text, headers: { 'Content-Type': 'text/csv' } });
     const errors = (res && Array.isArray(res.errors) && res.errors) || [];
     const imported = (res && res.imported) || 0;
-    result.replaceChildren(
-      h('p', { class: 'import-summary', text: `Imported ${imported} invitation${imported === 1 ? '' : 's'}${errors.length ? `, ${errors.length} line${errors.length === 1 ? '' : 's'} skipped` : ''}.` }),
-      errors.length
-        ? h('ul', { class: 'import-errors' }, errors.map((e) => h('li', { text: `Line ${e.line}: ${e.error}` })))
-        : null,
-    );
+    const summary = `Imported ${imported} invitation${imported === 1 ? '' : 's'}` +
+      (errors.length ? `, ${errors.length} line${errors.length === 1 ? '' : 's'} skipped.` : '.');
+    result.replaceChildren(h('p', { class: 'import-summary', text: summary }));
+    if (errors.length) {
+      result.append(h('ul', { class: 'import-errors' }, errors.map((e) => h('li', { text: `Line ${e.line}: ${e.error}` }))));
+    }
     el['invitation-csv'].value = '';
     await loadInvitations();
   } catch (err) {

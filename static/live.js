@@ -16,7 +16,8 @@ let session = null;
 /**
  * handlers:
  *   onEvent(event)       apply one event
- *   onFallbackPoll()     refresh via plain REST when /api/events is unavailable (throws on failure)
+ *   onFallbackPoll()     refresh via plain REST when /api/events is unavailable (throws on
+ *                        failure); also used to catch up when the stream starts from "now"
  *   onUnauthorized()     the token was refused
  *   onStatus(mode)       'live' | 'polling' | 'offline'
  */
@@ -80,7 +81,10 @@ function connect(s) {
   const url = new URL('/ws', location.href);
   url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
   url.searchParams.set('token', getToken() || '');
-  if (s.lastId != null) url.searchParams.set('since', String(s.lastId));
+  // Without a since the server streams from "now": whatever happened between the page's REST
+  // load and this moment is fetched once the socket is open (see onopen).
+  const fromNow = s.lastId == null;
+  if (!fromNow) url.searchParams.set('since', String(s.lastId));
 
   let ws;
   try {
@@ -96,6 +100,7 @@ function connect(s) {
     s.backoff = BACKOFF_FIRST_MS;
     stopPolling(s);
     setStatus('live');
+    if (fromNow) catchUp(s);
   };
   ws.onmessage = (e) => {
     if (s !== session) return;
@@ -163,6 +168,15 @@ function deliver(s, event) {
   }
 }
 
+/** Refreshes the views over REST (errors are left to the next poll). */
+async function catchUp(s) {
+  try {
+    await s.onFallbackPoll();
+  } catch {
+    /* the next poll or event brings it */
+  }
+}
+
 // ---- polling fallback --------------------------------------------------------------------
 
 function startPolling(s) {
@@ -188,9 +202,18 @@ async function pollOnce(s) {
 
   if (!s.eventsUnsupported) {
     try {
-      const query = s.lastId != null ? `?since=${encodeURIComponent(s.lastId)}` : '';
+      const baseline = s.lastId == null;
+      const query = baseline ? '' : `?since=${encodeURIComponent(s.lastId)}`;
       const res = await api(`/api/events${query}`);
       if (s !== session) return;
+      if (baseline) {
+        // First poll of a page that has just loaded everything over REST: what it returns is
+        // history, not news. Take the cursor and catch up over REST instead.
+        if (res && typeof res.lastId === 'number') s.lastId = res.lastId;
+        await catchUp(s);
+        if (stillPolling()) setStatus('polling');
+        return;
+      }
       for (const event of (res && res.events) || []) deliver(s, event);
       // Only move forward: a lastId of 0/null on an empty answer must not replay history.
       if (res && typeof res.lastId === 'number' && (s.lastId == null || res.lastId > s.lastId)) s.lastId = res.lastId;

@@ -63,7 +63,7 @@ export function renderMessage(msg, ctx = {}) {
 
   const bubble = h('div', { class: 'bubble' });
   if (msg.replyTo) bubble.append(renderQuote(msg.replyTo, ctx));
-  bubble.append(...renderBody(msg));
+  bubble.append(...renderBody(msg).filter(Boolean)); // append(null) would insert the text "null"
   bubble.append(renderMeta(msg, el));
   el.append(bubble);
 
