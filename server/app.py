@@ -27,6 +27,8 @@ from .whatsapp import CloudAPI
 
 log = logging.getLogger(__name__)
 
+ABANDONED_AFTER_MS = 10 * 60 * 1000  # far beyond any send's retries, so other processes' sends are safe
+
 
 async def healthz(request: Request) -> Response:
     try:
@@ -56,9 +58,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         db = Database(settings.database_url)
         await db.connect()
         retention_ms = int(settings.event_retention_hours * 3600 * 1000)
-        hub = Hub(db, settings.broadcast_url, queue_size=settings.ws_queue_size, retention_ms=retention_ms)
+        hub = Hub(db, settings.broadcast_url, queue_size=settings.ws_queue_size)
         store = Store(db, settings.default_region, publish=hub.publish)
         await hub.start()
+        # A reply stored but never handed to Meta (the process died mid-send) must not show a
+        # clock forever: it fails with a reason, and the agent can send it again.
+        await store.fail_abandoned_sends(now_ms() - ABANDONED_AFTER_MS)
         client = httpx.AsyncClient(timeout=settings.send_timeout)
         cloud = CloudAPI(client, settings.whatsapp_api_base, settings.whatsapp_access_token,
                          settings.whatsapp_phone_number_id, settings.send_retry_delays)

@@ -65,11 +65,9 @@ class Subscription:
 
 
 class Hub:
-    def __init__(self, db: Database, broadcast_url: str = "memory://", queue_size: int = 5000,
-                 retention_ms: int = 24 * 3600 * 1000) -> None:
+    def __init__(self, db: Database, broadcast_url: str = "memory://", queue_size: int = 5000) -> None:
         self.db = db
         self.queue_size = queue_size
-        self.retention_ms = retention_ms
         self.last_id = 0
         self.subscriptions: set[Subscription] = set()
         self.sockets: set[WebSocket] = set()

@@ -15,6 +15,7 @@ from .auth import User
 from .db import Database, Tx, now_ms
 from .phones import InvalidPhone, match_key, normalize
 from .webhook import Inbound, Parsed, Reaction, Sender, Status, UnknownShape, parse
+from .whatsapp import error_object
 
 log = logging.getLogger(__name__)
 
@@ -460,6 +461,17 @@ class Store:
             return message
 
         return await self.db.write(job)
+
+    async def fail_abandoned_sends(self, created_before: int) -> int:
+        """Replies still pending without a wamid long after their send would have ended."""
+        rows = await self.db.fetch_all(
+            "SELECT id FROM messages WHERE direction = 'outbound' AND status = 'pending'"
+            " AND wamid IS NULL AND created_at < :t", t=created_before)
+        error = error_object(None, "Not sent", "the server stopped before handing the message to WhatsApp")
+        error["message"] = "The server restarted before this message was sent to WhatsApp: send it again."
+        for row in rows:
+            await self.record_failed(row["id"], error)
+        return len(rows)
 
     async def mark_read(self, user: User, conversation_id: int) -> tuple[dict[str, Any], str | None]:
         """Clear the unread count; returns the conversation and the newest inbound wamid."""
