@@ -14,7 +14,7 @@ from . import queries
 from .auth import User
 from .db import Database, Tx, now_ms
 from .phones import InvalidPhone, match_key, normalize
-from .webhook import Inbound, Parsed, Reaction, Sender, Status, UnknownShape, parse
+from .webhook import Inbound, Parsed, Reaction, UnknownShape, parse
 from .whatsapp import error_object
 
 log = logging.getLogger(__name__)

@@ -116,7 +116,7 @@ class CloudAPI:
         try:
             return str(data["messages"][0]["id"])
         except (KeyError, IndexError, TypeError):
-            raise SendError(error_object(None, "Unexpected answer", f"no wamid in {data!r:.200}"), False)
+            raise SendError(error_object(None, "Unexpected answer", f"no wamid in {data!r:.200}"), False) from None
 
     async def mark_read(self, wamid: str) -> None:
         """Blue ticks for the customer: marks their message (and earlier ones) read."""
