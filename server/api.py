@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import re
 from typing import Any, Awaitable, Callable
 
 from starlette.requests import Request
@@ -13,7 +12,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import queries
-from .auth import User, bearer_token, check_password, new_token, token_hash, user_for_token
+from .auth import (
+    User,
+    bearer_token,
+    check_password,
+    new_token,
+    token_hash,
+    user_for_token,
+)
+from .sanitize import storable
 from .store import Refused
 
 log = logging.getLogger(__name__)
@@ -41,25 +48,6 @@ def authenticated(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     return endpoint
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def clean(value: Any) -> Any:
-    """Text the databases can store: JSON may carry a NUL or a lone surrogate (half an emoji)
-    as a \\u escape, which PostgreSQL text (NUL) and UTF-8 (surrogates) cannot hold."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            value = value.replace("\x00", "")
-        if _SURROGATE.search(value):
-            value = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-        return value
-    if isinstance(value, dict):
-        return {clean(k): clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [clean(v) for v in value]
-    return value
-
-
 async def json_body(request: Request) -> dict[str, Any]:
     try:
         body = await request.json()
@@ -67,7 +55,7 @@ async def json_body(request: Request) -> dict[str, Any]:
         raise Refused(400, "body is not valid JSON") from None
     if not isinstance(body, dict):
         raise Refused(400, "body must be a JSON object")
-    return clean(body)
+    return storable(body)
 
 
 # Ids and cursors are 64-bit in the database: a bigger number must not reach a query.
@@ -133,7 +121,7 @@ async def me(request: Request, user: User) -> Response:
 async def list_conversations(request: Request, user: User) -> Response:
     items = await queries.list_conversations(
         request.app.state.db, user,
-        search=clean(request.query_params.get("search")),
+        search=storable(request.query_params.get("search")),
         limit=int_param(request, "limit", 50),
         before=int_param(request, "before"),
     )
@@ -286,7 +274,7 @@ async def import_invitations(request: Request, user: User) -> Response:
     else:
         raw = await request.body()
     try:
-        text = clean(raw.decode("utf-8-sig"))
+        text = storable(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise Refused(422, "the CSV must be UTF-8 text") from None
     return JSONResponse(await import_invitations_csv(request.app.state.store, user.id, text))

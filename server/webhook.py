@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +18,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from . import signature
 from .phones import from_wa_id
+from .sanitize import storable
 from .whatsapp import error_object
 
 log = logging.getLogger(__name__)
@@ -93,29 +93,9 @@ def _first_error(errors: Any) -> dict[str, Any] | None:
     return error_object(e.get("code"), e.get("title") or e.get("message"), details or e.get("message"))
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _clean(value: Any) -> Any:
-    """Strings the databases accept: JSON may carry a lone surrogate (half an emoji) or a NUL
-    as \\u escapes, which neither UTF-8 nor PostgreSQL text can hold; one such character must
-    not lose every other message of the body."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            value = value.replace("\x00", "")
-        if _SURROGATE.search(value):
-            value = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-        return value
-    if isinstance(value, dict):
-        return {_clean(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    return value
-
-
 def parse(body: Any) -> Parsed:
     """Every message, reaction, status and error in one webhook body."""
-    body = _clean(body)
+    body = storable(body)
     if not isinstance(body, dict) or not isinstance(body.get("entry"), list):
         raise UnknownShape("not a webhook body: expected an object with an 'entry' list")
     if body.get("object") not in (None, "whatsapp_business_account"):
