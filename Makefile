@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test demo bench install clean
+.PHONY: run test demo bench install clean chromium
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,8 +19,23 @@ install: $(STAMP)
 run: $(STAMP)
 	$(PY) -m server serve --host $(HOST) --port $(PORT)
 
-test: $(STAMP)
+# No Meta account needed: the inbox, a stand-in for Meta's API and simulated customers, on data/demo.db.
+demo: $(STAMP)
+	$(PY) -m server demo --host $(HOST) --port $(PORT) --meta-port $(or $(META_PORT),8100)
+
+# The browser tests drive Debian's Chromium (Playwright's own browser download is never used).
+chromium:
+	@command -v chromium >/dev/null || { if [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "hint: the browser tests need Chromium: sudo apt-get install chromium (skipped without it)"; fi; }
+
+test: $(STAMP) chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Figures, not tests: `make bench QUICK=1` for a run under a minute;
+# DATABASE_URL=postgresql://… borrows that server for temporary databases (dropped after).
+bench: $(STAMP)
+	ulimit -n 65536 2>/dev/null || true; DATABASE_URL='$(DATABASE_URL)' QUICK='$(QUICK)' $(PY) -m bench.run
 
 clean:
 	rm -rf $(VENV) data *.egg-info

@@ -120,3 +120,45 @@ CREATE TABLE IF NOT EXISTS events (
     created_at BIGINT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_created ON events (created_at);
+
+-- Media files, inbound (downloaded from Meta) and outbound (sent by an agent), one row per
+-- media id: the primary key is what keeps a file from being downloaded twice. A download
+-- is claimed atomically (status 'downloading' with a lease in claimed_until); failures go
+-- back to 'pending' with next_attempt_at, until the last attempt marks it 'unavailable'.
+-- storage_key names the bytes in the media store (a folder, or an S3-compatible bucket).
+CREATE TABLE IF NOT EXISTS media_files (
+    media_id TEXT PRIMARY KEY,
+    message_id BIGINT,
+    direction TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at BIGINT,
+    claimed_until BIGINT,
+    mime_type TEXT,
+    sha256 TEXT,
+    size BIGINT,
+    storage_key TEXT,
+    filename TEXT,
+    error TEXT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS media_files_due ON media_files (status, next_attempt_at);
+CREATE INDEX IF NOT EXISTS media_files_message ON media_files (message_id);
+
+-- The local copy of the account's message templates (python -m server sync-templates).
+CREATE TABLE IF NOT EXISTS templates (
+    name TEXT NOT NULL,
+    language TEXT NOT NULL,
+    meta_id TEXT,
+    category TEXT,
+    status TEXT NOT NULL,
+    parameter_format TEXT,
+    body TEXT NOT NULL DEFAULT '',
+    body_params TEXT NOT NULL DEFAULT '[]',
+    header_text TEXT,
+    header_params TEXT NOT NULL DEFAULT '[]',
+    components TEXT NOT NULL,
+    synced_at BIGINT NOT NULL,
+    PRIMARY KEY (name, language)
+);

@@ -6,12 +6,14 @@ import argparse
 import asyncio
 import getpass
 import logging
+import re
 import sys
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 import uvicorn
 
+from . import demo, logs, media, templates
 from .auth import hash_password, new_token
 from .db import Database
 from .settings import Settings
@@ -38,6 +40,8 @@ class InboxServer(uvicorn.Server):
 def uvicorn_config(app: Any, host: str, port: int, **kwargs: Any) -> uvicorn.Config:
     # A client that stopped reading must not hold shutdown forever.
     kwargs.setdefault("timeout_graceful_shutdown", 5)
+    # The app logs every request itself (server.logs), with its request id.
+    kwargs.setdefault("access_log", False)
     return uvicorn.Config(app, host=host, port=port, ws="websockets-sansio", lifespan="on",
                           proxy_headers=True, **kwargs)
 
@@ -54,17 +58,65 @@ def with_store(settings: Settings, work: Callable[[Store], Awaitable[int]]) -> i
     return asyncio.run(run())
 
 
+# Where each setting that talking to Meta needs is found, for the first-start message.
+WHERE_TO_FIND = {
+    "WHATSAPP_APP_SECRET": "App settings > Basic > App secret (checks webhook signatures)",
+    "WHATSAPP_VERIFY_TOKEN": "any string you choose; type the same one in Meta's webhook setup",
+    "WHATSAPP_ACCESS_TOKEN": "a permanent token of a system user (Business settings > System users)",
+    "WHATSAPP_PHONE_NUMBER_ID": "WhatsApp > API Setup > Phone number ID (an id, not the number)",
+}
+
+
+def shown_url(url: str) -> str:
+    """A database URL fit for printing: the password replaced by ***."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def python_command() -> str:
+    """How to run this interpreter, for commands we tell the user to type."""
+    try:
+        return str(Path(sys.executable).relative_to(Path.cwd()))  # `.venv/bin/python` in a checkout
+    except ValueError:
+        return "python"
+
+
+def first_start_notes(settings: Settings, users: int, url: str) -> str:
+    """One screen: which Meta settings are missing and where they come from; the first admin."""
+    lines = []
+    missing = settings.missing_for_meta()
+    if missing:
+        lines += ["Not connected to WhatsApp yet: these settings are missing.",
+                  *(f"  {name:<26}{WHERE_TO_FIND[name]}" for name in missing),
+                  "Set them in the environment or in a .env file in this directory (KEY=value lines),",
+                  "then restart. Step by step: README.md, \"Connect your WhatsApp number\".",
+                  "Until then the dashboard and the API work, but no message comes in or goes out.",
+                  "To see the whole loop without a Meta account: make demo", ""]
+    if not users:
+        lines += [f"No account exists yet in {shown_url(settings.database_url)}. Create the first admin",
+                  f"(it asks for a password), then log in at {url}:",
+                  f"  {python_command()} -m server create-user you@example.com --admin", ""]
+    return "\n".join(lines)
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from .app import create_app
 
-    missing = settings.missing_for_meta()
-    if missing:
-        print("Starting without: " + ", ".join(missing) + ".\n"
-              "The inbox works, but receiving webhooks and sending replies need them: see README.md, "
-              "'Connect your WhatsApp number'. Create the first admin with:\n"
-              "  python -m server create-user you@example.com --password '…' --admin\n", file=sys.stderr)
+    async def count_users(store: Store) -> int:
+        return int(await store.db.fetch_val("SELECT COUNT(*) FROM users"))
+
+    try:
+        users = with_store(settings, count_users)
+    except Exception as exc:  # say which database, instead of a start-up traceback
+        print(f"error: cannot open the database {shown_url(settings.database_url)}: {exc}", file=sys.stderr)
+        return 1
+    notes = first_start_notes(settings, users, f"http://{args.host}:{args.port}")
+    if notes:
+        print(notes, file=sys.stderr)
     config = uvicorn_config(create_app(settings), args.host, args.port, log_level=args.log_level)
-    InboxServer(config).run()
+    try:
+        InboxServer(config).run()
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl+C once it has shut down cleanly
+        pass
     return 0
 
 
@@ -147,6 +199,10 @@ def cmd_fake_meta(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    return demo.run(args, settings)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m server", description="WhatsApp Business inbox server.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -186,12 +242,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--phone-number-id", default="1000000001")
     p.add_argument("--status-delay", type=float, default=0.5, help="seconds between sent, delivered and read")
     p.set_defaults(func=cmd_fake_meta)
+
+    # Media downloads and templates live in server/media.py and server/templates.py.
+    p = sub.add_parser("download-media", help="download pending inbound media now (retries by hand)")
+    media.add_cli_arguments(p)
+    p.set_defaults(func=media.cli_download_media)
+
+    p = sub.add_parser("sync-templates", help="refresh the local copy of the account's message templates")
+    p.set_defaults(func=templates.cli_sync_templates)
+
+    p = sub.add_parser("demo", help="try it without a Meta account: inbox, Meta stand-in, simulated customers")
+    demo.add_arguments(p)
+    p.set_defaults(func=cmd_demo)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.setup(getattr(args, "log_level", "info"))
     try:
         return args.func(args, Settings.from_env())
     except Refused as exc:

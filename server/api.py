@@ -156,9 +156,8 @@ async def list_messages(request: Request, user: User) -> Response:
     return JSONResponse(items)
 
 
-@authenticated
-async def send(request: Request, user: User) -> Response:
-    body = await json_body(request)
+def send_target(request: Request, body: dict[str, Any]) -> tuple[int | None, str | None, str | None]:
+    """(conversationId, phoneNumber, clientId) of a send, from a JSON body or form fields."""
     conversation_id = body.get("conversationId")
     if conversation_id is not None:
         if isinstance(conversation_id, bool) or (isinstance(conversation_id, float) and not conversation_id.is_integer()):
@@ -169,18 +168,32 @@ async def send(request: Request, user: User) -> Response:
             raise Refused(422, "conversationId must be a number") from None
         if not 0 < conversation_id <= MAX_INT:
             raise Refused(404, f"conversation {conversation_id} not found")
-    content = body.get("content")
-    if content is not None and not isinstance(content, str):
-        raise Refused(422, "content must be text")
     phone = body.get("phoneNumber")
     if phone is not None and (isinstance(phone, bool) or not isinstance(phone, (str, int))):
         raise Refused(422, "phoneNumber must be text")
     client_id = body.get("clientId") or request.headers.get("idempotency-key") or None
     if client_id is not None:
         client_id = str(client_id)[:200]
+    return conversation_id, str(phone) if phone is not None else None, client_id
+
+
+@authenticated
+async def send(request: Request, user: User) -> Response:
+    """Text (JSON `content`), a template (JSON `template`, server/templates.py) or a file
+    (multipart/form-data, server/media.py)."""
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        return await request.app.state.media.send_form(request, user, send_target)
+    body = await json_body(request)
+    conversation_id, phone, client_id = send_target(request, body)
+    if body.get("template") is not None:
+        message = await request.app.state.templates.send(user, body["template"], phone=phone,
+                                                         conversation_id=conversation_id, client_id=client_id)
+        return JSONResponse(message, status_code=201)
+    content = body.get("content")
+    if content is not None and not isinstance(content, str):
+        raise Refused(422, "content must be text")
     message = await request.app.state.outbox.send_text(
-        user, content or "", phone=str(phone) if phone is not None else None,
-        conversation_id=conversation_id, client_id=client_id,
+        user, content or "", phone=phone, conversation_id=conversation_id, client_id=client_id,
     )
     return JSONResponse(message, status_code=201)
 

@@ -12,12 +12,13 @@ from typing import AsyncIterator
 import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from . import api, webhook
+from . import api, logs, media, templates, webhook
 from .db import Database, now_ms
 from .outbox import Outbox
 from .realtime import Hub, websocket_endpoint
@@ -69,6 +70,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
                          settings.whatsapp_phone_number_id, settings.send_retry_delays)
         app.state.db, app.state.store, app.state.hub = db, store, hub
         app.state.outbox = Outbox(store, cloud)
+        # Inbound media downloads and the template copy run in the background (media.py, templates.py).
+        app.state.media = media.MediaService(db, store, cloud, settings)
+        app.state.templates = templates.TemplateService(db, store, cloud, settings)
+        app.state.media.start()
+        app.state.templates.start()
         pruner = asyncio.create_task(_prune_events(store, retention_ms), name="prune-events")
         for name in settings.missing_for_meta():
             log.warning("%s is not set: talking to WhatsApp needs it (see README, Settings)", name)
@@ -78,6 +84,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             pruner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pruner
+            await app.state.templates.stop()
+            await app.state.media.stop()
             await hub.stop()
             await client.aclose()
             await db.disconnect()
@@ -91,7 +99,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     async def server_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        return JSONResponse({"error": "internal server error; the details are in the server log"}, 500)
+        rid = logs.current_request_id()
+        return JSONResponse({"error": "internal server error; the details are in the server log"
+                             + (f" under request_id={rid}" if rid else "")}, 500,
+                            headers={"X-Request-ID": rid} if rid else None)
 
     routes = [
         Route("/", index),
@@ -99,12 +110,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/webhook", webhook.verify_subscription, methods=["GET"]),
         Route("/webhook", webhook.receive, methods=["POST"]),
         WebSocketRoute("/ws", websocket_endpoint),
+        *media.routes,
+        *templates.routes,
         *api.routes,
         Mount("/static", StaticFiles(directory=static_dir, check_dir=False), name="static"),
     ]
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
+        middleware=[Middleware(logs.RequestIdMiddleware)],
         exception_handlers={HTTPException: http_error, Exception: server_error},
     )
     app.state.settings = settings

@@ -6,14 +6,24 @@ job on a single writer task that owns one connection and commits jobs in batches
 transaction per batch, one savepoint per job, so a failing job never takes its neighbours
 down. PostgreSQL uses the same path (one writer per process); a transaction-scoped advisory
 lock orders batches across processes so event ids commit in id order.
+
+SQLite files skip `databases` (which opens a connection and a thread for every read and
+hops to a thread three times per statement, see bench/README.md): reads run on a few
+persistent connections, one per worker thread, and the writer's statements run on its own
+connection directly (each is microseconds on an indexed row), taking the write lock with
+BEGIN IMMEDIATE in a thread so another process holding it never stalls the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
+import sqlite3
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable, TypeVar
@@ -25,6 +35,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema.sql"
 MAX_BATCH = 200
+SQLITE_READERS = 4  # persistent read connections (threads) per process
 EVENTS_LOCK_KEY = 774_100_1  # any constant shared by every process of one deployment
 
 
@@ -53,6 +64,100 @@ def schema_statements(dialect: str, text: str | None = None) -> list[str]:
     return [s.strip() for s in text.split(";") if s.strip()]
 
 
+def _as_dict(row: Any) -> dict[str, Any]:
+    return dict(zip(row.keys(), row)) if isinstance(row, sqlite3.Row) else dict(row._mapping)
+
+
+class _SQLiteWriteConn:
+    """The writer's own sqlite3 connection, with the part of `databases`' Connection that
+    Tx and the write loop use. Statements run on the event loop thread: no thread hop,
+    no SQL compilation; the writer yields to the loop between jobs."""
+
+    def __init__(self, path: str) -> None:
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5.0)
+        self._conn.row_factory = sqlite3.Row
+
+    async def execute(self, query: str, values: dict[str, Any] | None = None) -> Any:
+        cursor = self._conn.execute(query, values or ())
+        return cursor.lastrowid if cursor.lastrowid else cursor.rowcount
+
+    async def fetch_one(self, query: str, values: dict[str, Any] | None = None) -> sqlite3.Row | None:
+        cursor = self._conn.execute(query, values or ())
+        try:
+            return cursor.fetchone()
+        finally:
+            cursor.close()  # finishes the statement (an INSERT … RETURNING runs to the end)
+
+    async def fetch_all(self, query: str, values: dict[str, Any] | None = None) -> list[sqlite3.Row]:
+        return self._conn.execute(query, values or ()).fetchall()
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> Any:
+        # BEGIN IMMEDIATE is the one statement that may wait (for another process's write
+        # lock, up to the timeout): it waits in a thread, not on the event loop.
+        await asyncio.get_running_loop().run_in_executor(None, self._conn.execute, "BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
+            raise
+        try:
+            self._conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class _SQLiteReaders:
+    """Reads on persistent connections: one per worker thread, opened on first use."""
+
+    def __init__(self, path: str, size: int = SQLITE_READERS) -> None:
+        self._path = path
+        self._local = threading.local()
+        self._opened: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(size, thread_name_prefix="sqlite-read")
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False, timeout=5.0)
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+            with self._lock:
+                self._opened.append(conn)
+        return conn
+
+    def _fetch(self, query: str, values: dict[str, Any] | None, shape: str) -> Any:
+        cursor = self._conn().execute(query, values or ())
+        try:
+            if shape == "val":
+                row = cursor.fetchone()
+                return None if row is None else row[0]
+            names = [d[0] for d in cursor.description or ()]
+            if shape == "one":
+                row = cursor.fetchone()
+                return None if row is None else dict(zip(names, row))
+            return [dict(zip(names, row)) for row in cursor.fetchall()]
+        finally:
+            cursor.close()
+
+    async def fetch(self, query: str, values: dict[str, Any] | None, shape: str) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self._fetch, query, values, shape)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        with self._lock:
+            for conn in self._opened:
+                conn.close()
+            self._opened.clear()
+
+
 class Tx:
     """What a write job sees: its connection, and hooks that run once the batch commits."""
 
@@ -66,11 +171,11 @@ class Tx:
 
     async def fetch_one(self, sql: str, **values: Any) -> dict[str, Any] | None:
         row = await self._conn.fetch_one(query=sql, values=values or None)
-        return None if row is None else dict(row._mapping)
+        return None if row is None else _as_dict(row)
 
     async def fetch_all(self, sql: str, **values: Any) -> list[dict[str, Any]]:
         rows = await self._conn.fetch_all(query=sql, values=values or None)
-        return [dict(r._mapping) for r in rows]
+        return [_as_dict(r) for r in rows]
 
     async def fetch_val(self, sql: str, **values: Any) -> Any:
         row = await self._conn.fetch_one(query=sql, values=values or None)
@@ -88,6 +193,12 @@ class Database:
         self.url = normalise_url(url)
         self.dialect = dialect_of(self.url)
         self._db = databases.Database(self.url)
+        self._sqlite_path: str | None = None
+        if self.dialect == "sqlite":
+            path = self.url.split("///", 1)[-1].split("?", 1)[0]
+            if path and path != ":memory:" and "?" not in self.url:
+                self._sqlite_path = path
+        self._readers: _SQLiteReaders | None = None
         self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
         self._writer: asyncio.Task | None = None
         self._ready: asyncio.Future | None = None
@@ -99,6 +210,8 @@ class Database:
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
         await self._db.connect()
+        if self._sqlite_path is not None:
+            self._readers = _SQLiteReaders(self._sqlite_path)
         self._ready = asyncio.get_running_loop().create_future()
         self._writer = asyncio.create_task(self._write_loop(), name="db-writer")
         await self._ready
@@ -108,18 +221,27 @@ class Database:
             await self._queue.put(None)
             await self._writer
             self._writer = None
+        if self._readers is not None:
+            self._readers.close()
+            self._readers = None
         await self._db.disconnect()
 
     # -- reads ---------------------------------------------------------------------------
     async def fetch_all(self, sql: str, **values: Any) -> list[dict[str, Any]]:
+        if self._readers is not None:
+            return await self._readers.fetch(sql, values, "all")
         rows = await self._db.fetch_all(query=sql, values=values or None)
         return [dict(r._mapping) for r in rows]
 
     async def fetch_one(self, sql: str, **values: Any) -> dict[str, Any] | None:
+        if self._readers is not None:
+            return await self._readers.fetch(sql, values, "one")
         row = await self._db.fetch_one(query=sql, values=values or None)
         return None if row is None else dict(row._mapping)
 
     async def fetch_val(self, sql: str, **values: Any) -> Any:
+        if self._readers is not None:
+            return await self._readers.fetch(sql, values, "val")
         row = await self._db.fetch_one(query=sql, values=values or None)
         return None if row is None else row[0]
 
@@ -132,8 +254,20 @@ class Database:
         await self._queue.put(job)
         return await job.future
 
+    @contextlib.asynccontextmanager
+    async def _write_connection(self) -> Any:
+        if self._sqlite_path is None:
+            async with self._db.connection() as conn:
+                yield conn
+            return
+        conn = _SQLiteWriteConn(self._sqlite_path)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
     async def _write_loop(self) -> None:
-        async with self._db.connection() as conn:
+        async with self._write_connection() as conn:
             try:
                 await self._prepare(conn)
             except BaseException as exc:
@@ -172,7 +306,9 @@ class Database:
             async with conn.transaction():
                 if self.dialect == "postgresql":
                     await conn.execute(f"SELECT pg_advisory_xact_lock({EVENTS_LOCK_KEY})")
-                for job in batch:
+                for i, job in enumerate(batch):
+                    if i and isinstance(conn, _SQLiteWriteConn):
+                        await asyncio.sleep(0)  # its statements never yield: let the loop breathe
                     tx = Tx(conn, self.dialect)
                     await conn.execute("SAVEPOINT job")
                     try:

@@ -8,9 +8,13 @@ sends the way Meta does, then posts signed status webhooks back to our server, a
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import copy
+import hashlib
 import json
 import logging
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Coroutine
@@ -20,7 +24,7 @@ import httpx
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server.signature import sign
@@ -44,7 +48,59 @@ ERROR_TITLES: dict[int, tuple[str, str]] = {
     132000: ("Number of parameters does not match the expected number of params",
              "The number of variable parameter values included in the request did not "
              "match the number of variable parameters defined in the template."),
+    132001: ("Template name does not exist in the translation",
+             "The template does not exist in the specified language or the template has "
+             "not been approved."),
+    132015: ("Template is Paused", "Template is paused due to low quality so it cannot be "
+             "sent in a template message."),
 }
+
+MEDIA_KINDS = ("image", "video", "audio", "document", "sticker")
+MEDIA_URL_LIFETIME = 300  # seconds a download URL works, as at Meta
+
+
+def default_templates() -> list[dict[str, Any]]:
+    """The account's templates as Meta lists them: two pages at the default page size."""
+    return [
+        {"name": "hello_world", "language": "en_US", "status": "APPROVED", "category": "UTILITY",
+         "id": "900000000000001", "parameter_format": "POSITIONAL", "components": [
+             {"type": "HEADER", "format": "TEXT", "text": "Hello World"},
+             {"type": "BODY", "text": "Welcome and congratulations!! This message demonstrates your "
+                                      "ability to send a WhatsApp message notification from the Cloud API, "
+                                      "hosted by Meta. Thank you for taking the time to test with us."},
+             {"type": "FOOTER", "text": "WhatsApp Business Platform sample message"}]},
+        {"name": "order_update", "language": "en", "status": "APPROVED", "category": "UTILITY",
+         "id": "900000000000002", "parameter_format": "POSITIONAL", "components": [
+             {"type": "BODY", "text": "Hi {{1}}, your order {{2}} has shipped and is on its way.",
+              "example": {"body_text": [["Asha", "#1042"]]}}]},
+        {"name": "order_update", "language": "sw", "status": "APPROVED", "category": "UTILITY",
+         "id": "900000000000003", "parameter_format": "POSITIONAL", "components": [
+             {"type": "BODY", "text": "Habari {{1}}, oda yako {{2}} imetumwa.",
+              "example": {"body_text": [["Asha", "#1042"]]}}]},
+        {"name": "appointment_reminder", "language": "en", "status": "APPROVED", "category": "UTILITY",
+         "id": "900000000000004", "parameter_format": "POSITIONAL", "components": [
+             {"type": "HEADER", "format": "TEXT", "text": "Reminder for {{1}}",
+              "example": {"header_text": ["Asha"]}},
+             {"type": "BODY", "text": "Your appointment is on {{1}} at {{2}}. Reply to change it.",
+              "example": {"body_text": [["Monday", "10:00"]]}},
+             {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "Confirm"}]}]},
+        {"name": "spring_sale", "language": "en", "status": "PENDING", "category": "MARKETING",
+         "id": "900000000000005", "parameter_format": "POSITIONAL", "components": [
+             {"type": "BODY", "text": "Our spring sale starts {{1}}!",
+              "example": {"body_text": [["tomorrow"]]}}]},
+    ]
+
+
+def _placeholder_count(text: str | None) -> int:
+    return len(set(re.findall(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}", text or "")))
+
+
+def _cursor(index: int) -> str:
+    return base64.urlsafe_b64encode(str(index).encode()).decode().rstrip("=")
+
+
+def _uncursor(cursor: str) -> int:
+    return int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
 _RATE_LIMIT_CODES = {130429, 131056, 4, 80007}
 _SERVER_ERROR_CODES = {1, 2, 131000}
 _WAMID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
@@ -100,9 +156,18 @@ class FakeMeta:
         self.waba_id = waba_id
         self.default_status_delay = status_delay
         self.config: dict[str, Any] = _default_config(status_delay)
-        self.requests: list[dict[str, Any]] = []  # every Graph API call, in order
+        self.requests: list[dict[str, Any]] = []  # every call to /messages, in order
         self.failures: list[dict[str, Any]] = []  # one entry per send call to fail
         self.marked_read: list[str] = []  # wamids our server marked as read
+        # Media: registered files by media id, uploads received, media lookups/downloads
+        # (kept apart from `requests`, which stays the list of /messages calls).
+        self.media: dict[str, dict[str, Any]] = {}
+        self.media_failures: list[dict[str, Any]] = []  # one entry per media fetch to fail
+        self.uploads: list[dict[str, Any]] = []
+        self.media_requests: list[dict[str, Any]] = []
+        self.templates: list[dict[str, Any]] = default_templates()
+        self.template_page_size = 3
+        self.template_requests: list[dict[str, Any]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._client: httpx.AsyncClient | None = None
         self.app = Starlette(routes=self._routes(), lifespan=self._lifespan,
@@ -119,8 +184,16 @@ class FakeMeta:
             Route("/simulate/webhook", self._sim_webhook, methods=["POST"]),
             Route("/simulate/requests", self._sim_requests, methods=["GET"]),
             Route("/simulate/reset", self._sim_reset, methods=["POST"]),
+            Route("/simulate/media", self._sim_media, methods=["POST"]),
+            Route("/simulate/media-fail", self._sim_media_fail, methods=["POST"]),
+            Route("/simulate/uploads", self._sim_uploads, methods=["GET"]),
+            Route("/simulate/templates", self._sim_templates, methods=["POST"]),
             Route("/{version}/{phone_id}/messages", self._messages, methods=["POST"]),
             Route("/{phone_id}/messages", self._messages, methods=["POST"]),
+            Route("/{version}/{phone_id}/media", self._upload, methods=["POST"]),
+            Route("/{version}/{waba_id}/message_templates", self._message_templates, methods=["GET"]),
+            Route("/whatsapp_business/attachments/", self._download, methods=["GET"]),
+            Route("/{version}/{media_id}", self._media_url, methods=["GET"]),
         ]
 
     @contextlib.asynccontextmanager
@@ -242,7 +315,153 @@ class FakeMeta:
             return _graph_error(400, "(#100) Invalid parameter", 100, error_data={
                 "messaging_product": "whatsapp",
                 "details": f"The parameter {missing} is required."})
+        refusal = self._check_message(body)
+        if refusal is not None:
+            return refusal
         return await self._send(str(body["to"]))
+
+    def _check_message(self, body: dict[str, Any]) -> JSONResponse | None:
+        """Media sent by id must exist; a template must exist, approved, with the right
+        number of parameters (132001 / 132000 as Meta answers)."""
+        kind = body.get("type", "text")
+        if kind in MEDIA_KINDS:
+            obj = body.get(kind)
+            if not isinstance(obj, dict) or not (obj.get("id") or obj.get("link")):
+                return _graph_error(400, "(#100) Invalid parameter", 100, error_data={
+                    "messaging_product": "whatsapp", "details": f"Param {kind}['id'] or {kind}['link'] is required."})
+            if obj.get("id") and str(obj["id"]) not in self.media:
+                return _graph_error(400, "(#131053) Media upload error", 131053, error_data={
+                    "messaging_product": "whatsapp", "details": f"Unknown media id {obj['id']}."})
+        if kind == "template":
+            obj = body.get("template")
+            if not isinstance(obj, dict) or not obj.get("name") or not isinstance(obj.get("language"), dict):
+                return _graph_error(400, "(#100) Invalid parameter", 100, error_data={
+                    "messaging_product": "whatsapp", "details": "template name and language.code are required."})
+            code = obj["language"].get("code")
+            found = next((t for t in self.templates if t["name"] == obj["name"] and t["language"] == code), None)
+            if found is None or found.get("status") != "APPROVED":
+                title, detail = error_title(132001)
+                return _graph_error(404, f"(#132001) {title}", 132001, error_data={
+                    "messaging_product": "whatsapp", "details": f"template name ({obj['name']}) does not exist in {code}"})
+            given = {str(c.get("type", "")).lower(): len(c.get("parameters") or [])
+                     for c in obj.get("components") or [] if isinstance(c, dict)}
+            for comp in found["components"]:
+                part = str(comp.get("type", "")).lower()
+                if part not in ("header", "body") or (part == "header" and comp.get("format", "TEXT") != "TEXT"):
+                    continue
+                if given.get(part, 0) != _placeholder_count(comp.get("text")):
+                    title, detail = error_title(132000)
+                    return _graph_error(400, f"(#132000) {title}", 132000, error_data={
+                        "messaging_product": "whatsapp",
+                        "details": f"{detail} ({part}: expected {_placeholder_count(comp.get('text'))}, "
+                                   f"got {given.get(part, 0)})"})
+        return None
+
+    # ---- media and templates ----------------------------------------------------------
+
+    def _authorized(self, request: Request) -> bool:
+        return self.access_token is None or \
+            request.headers.get("authorization") == f"Bearer {self.access_token}"
+
+    def register_media(self, data: bytes, mime_type: str, filename: str | None = None) -> str:
+        """Keep a file as Meta would after a customer sent it; returns its media id."""
+        media_id = str(secrets.randbelow(9 * 10**15) + 10**15)
+        self.media[media_id] = {"data": data, "mime_type": mime_type, "filename": filename,
+                                "sha256": hashlib.sha256(data).hexdigest()}
+        return media_id
+
+    def _media_failure(self, stage: str) -> dict[str, Any] | None:
+        if self.media_failures and self.media_failures[0]["stage"] == stage:
+            return self.media_failures.pop(0)
+        return None
+
+    async def _media_url(self, request: Request) -> Response:
+        """GET /{version}/{media_id}: the short-lived download URL and the file's facts."""
+        media_id = request.path_params["media_id"]
+        self.media_requests.append({"method": "GET", "path": request.url.path, "stage": "url",
+                                    "authorization": request.headers.get("authorization")})
+        if not self._authorized(request):
+            return _graph_error(401, "Invalid OAuth access token - Cannot parse access token", 190)
+        failure = self._media_failure("url")
+        if failure:
+            await asyncio.sleep(float(failure.get("delay") or 0))
+            return _graph_error(int(failure.get("status") or 500), "An unexpected error has occurred. "
+                                "Please retry your request later.", 2, is_transient=True)
+        item = self.media.get(media_id)
+        if item is None:
+            return _graph_error(400, f"Unsupported get request. Object with ID '{media_id}' does not exist, "
+                                "cannot be loaded due to missing permissions, or does not support this "
+                                "operation.", 100, type="GraphMethodException", error_subcode=33)
+        expires = int(time.time()) + MEDIA_URL_LIFETIME
+        url = f"{str(request.base_url).rstrip('/')}/whatsapp_business/attachments/?mid={media_id}&ext={expires}"
+        return JSONResponse({"messaging_product": "whatsapp", "url": url, "mime_type": item["mime_type"],
+                             "sha256": item["sha256"], "file_size": len(item["data"]), "id": media_id})
+
+    async def _download(self, request: Request) -> Response:
+        """GET the URL from `_media_url` (with the bearer token, as at Meta): the bytes."""
+        media_id = request.query_params.get("mid", "")
+        self.media_requests.append({"method": "GET", "path": request.url.path, "stage": "download",
+                                    "mediaId": media_id, "authorization": request.headers.get("authorization")})
+        if not self._authorized(request):
+            return Response(status_code=401)
+        failure = self._media_failure("download") or self._media_failure("corrupt")
+        if failure:
+            await asyncio.sleep(float(failure.get("delay") or 0))
+        if failure and failure["stage"] == "download":
+            return Response(b"Service unavailable", status_code=int(failure.get("status") or 503))
+        item = self.media.get(media_id)
+        expires = request.query_params.get("ext", "0")
+        if item is None or not expires.isdigit() or int(expires) < time.time():
+            return Response(b"URL signature expired", status_code=404)
+        data = item["data"]
+        if failure:  # "corrupt": the bytes change in transit
+            data = data[:-1] + bytes([data[-1] ^ 0xFF]) if data else b"x"
+        return Response(data, media_type=item["mime_type"])
+
+    async def _upload(self, request: Request) -> JSONResponse:
+        """POST /{version}/{phone_id}/media: multipart messaging_product, type, file."""
+        async with request.form() as form:
+            upload = form.get("file")
+            data = await upload.read() if upload is not None and not isinstance(upload, str) else None
+            record: dict[str, Any] = {
+                "path": request.url.path, "authorization": request.headers.get("authorization"),
+                "messaging_product": form.get("messaging_product"), "type": form.get("type"),
+                "filename": getattr(upload, "filename", None),
+                "contentType": getattr(upload, "content_type", None),
+                "size": len(data) if data is not None else None,
+                "sha256": hashlib.sha256(data).hexdigest() if data is not None else None, "id": None}
+        self.uploads.append(record)
+        if not self._authorized(request):
+            return _graph_error(401, "Invalid OAuth access token - Cannot parse access token", 190)
+        if request.path_params["phone_id"] != self.phone_number_id:
+            return _graph_error(400, "Unsupported post request.", 100, type="GraphMethodException", error_subcode=33)
+        for name, value in (("messaging_product", record["messaging_product"]), ("file", data)):
+            if not value:
+                return _graph_error(400, "(#100) Invalid parameter", 100, error_data={
+                    "messaging_product": "whatsapp", "details": f"The parameter {name} is required."})
+        mime = str(record["type"] or record["contentType"] or "application/octet-stream")
+        record["id"] = self.register_media(data or b"", mime, record["filename"])
+        return JSONResponse({"id": record["id"]})
+
+    async def _message_templates(self, request: Request) -> JSONResponse:
+        """GET /{version}/{waba_id}/message_templates: pages of `template_page_size`."""
+        self.template_requests.append({"path": request.url.path, "query": dict(request.query_params),
+                                       "authorization": request.headers.get("authorization")})
+        if not self._authorized(request):
+            return _graph_error(401, "Invalid OAuth access token - Cannot parse access token", 190)
+        if request.path_params["waba_id"] != self.waba_id:
+            return _graph_error(400, f"Unsupported get request. Object with ID "
+                                f"'{request.path_params['waba_id']}' does not exist.", 100,
+                                type="GraphMethodException", error_subcode=33)
+        size = max(1, min(int(request.query_params.get("limit") or 25), self.template_page_size))
+        start = _uncursor(request.query_params["after"]) if request.query_params.get("after") else 0
+        page = self.templates[start:start + size]
+        body: dict[str, Any] = {"data": copy.deepcopy(page)}
+        if page:
+            body["paging"] = {"cursors": {"before": _cursor(start), "after": _cursor(start + len(page))}}
+            if start + len(page) < len(self.templates):
+                body["paging"]["next"] = str(request.url.include_query_params(after=_cursor(start + len(page))))
+        return JSONResponse(body)
 
     async def _send(self, to: str) -> JSONResponse:
         """Accept a send (or fail it as queued) and schedule its status webhooks."""
@@ -337,12 +556,57 @@ class FakeMeta:
     async def _sim_requests(self, request: Request) -> JSONResponse:
         return JSONResponse(self.requests)
 
+    async def _sim_media(self, request: Request) -> JSONResponse:
+        """Register a file a customer could send: the raw bytes with their Content-Type
+        (`?filename=` optional), or JSON {"data": base64, "mimeType": ..., "filename": ...}."""
+        if request.headers.get("content-type", "").split(";")[0].strip() == "application/json":
+            body = await _json_object(request)
+            data, mime, filename = base64.b64decode(body["data"]), str(body["mimeType"]), body.get("filename")
+        else:
+            data = await request.body()
+            mime = request.headers.get("content-type") or "application/octet-stream"
+            filename = request.query_params.get("filename")
+        media_id = self.register_media(data, mime, filename)
+        return JSONResponse({"id": media_id, "sha256": self.media[media_id]["sha256"], "size": len(data),
+                             "mimeType": mime})
+
+    async def _sim_media_fail(self, request: Request) -> JSONResponse:
+        """Fail the next `times` media fetches: at the URL lookup ("url", the default), the
+        download ("download"), or serve altered bytes ("corrupt"); `status` and `delay`."""
+        body = await _json_object(request)
+        stage = body.get("stage", "url")
+        if stage not in ("url", "download", "corrupt"):
+            return JSONResponse({"error": "stage must be 'url', 'download' or 'corrupt'"}, status_code=400)
+        failure = {"stage": stage, "status": body.get("status"), "delay": body.get("delay", 0)}
+        self.media_failures.extend(dict(failure) for _ in range(int(body.get("times", 1))))
+        return JSONResponse({"queued": len(self.media_failures)})
+
+    async def _sim_uploads(self, request: Request) -> JSONResponse:
+        return JSONResponse(self.uploads)
+
+    async def _sim_templates(self, request: Request) -> JSONResponse:
+        """Replace the account's templates (`templates`) and/or the page size (`pageSize`)."""
+        body = await _json_object(request)
+        if "templates" in body:
+            if not isinstance(body["templates"], list):
+                raise ValueError("templates must be a list")
+            self.templates = body["templates"]
+        if "pageSize" in body:
+            self.template_page_size = int(body["pageSize"])
+        return JSONResponse({"templates": len(self.templates), "pageSize": self.template_page_size})
+
     async def _sim_reset(self, request: Request) -> JSONResponse:
         """Back to a clean slate between tests, including pending status webhooks."""
         await self.cancel_tasks()
         self.requests.clear()
         self.failures.clear()
         self.marked_read.clear()
+        self.media_failures.clear()
+        self.uploads.clear()
+        self.media_requests.clear()
+        self.template_requests.clear()
+        self.templates = default_templates()
+        self.template_page_size = 3
         self.config = _default_config(self.default_status_delay)
         return JSONResponse({"ok": True})
 

@@ -40,6 +40,14 @@ class Settings:
     webhook_max_bytes: int = 10 * 1024 * 1024
     # Events a websocket may have waiting before it is told to resync and closed.
     ws_queue_size: int = 5000
+    # Media: where downloaded/sent files are kept, and how inbound downloads are retried
+    # (seconds before each retry; after the last one the media is marked unavailable).
+    media_dir: str = "./data/media"
+    media_retry_delays: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0, 600.0, 1800.0)
+    media_download_timeout: float = 120.0
+    media_max_bytes: int = 100 * 1024 * 1024
+    # Templates are listed from the WhatsApp Business Account (WABA) this id names.
+    whatsapp_business_account_id: str = ""
     static_dir: str = field(default_factory=lambda: str(Path(__file__).resolve().parent.parent / "static"))
 
     @classmethod
@@ -54,7 +62,7 @@ class Settings:
             raw = values.get(f.name.upper())
             if raw is None or raw == "":
                 continue
-            if f.name == "send_retry_delays":
+            if f.name in ("send_retry_delays", "media_retry_delays"):
                 kwargs[f.name] = tuple(float(x) for x in raw.split(",") if x.strip())
             elif f.type in ("float",):
                 kwargs[f.name] = float(raw)

@@ -8,11 +8,12 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from . import queries
 from .auth import User
 from .db import Database, Tx, now_ms
+from .media import queue_download
 from .phones import InvalidPhone, match_key, normalize
 from .webhook import Inbound, Parsed, Reaction, UnknownShape, parse
 from .whatsapp import error_object
@@ -64,6 +65,8 @@ class Store:
         self.db = db
         self.default_region = default_region
         self.publish = publish or (lambda event: None)
+        # Called once a commit queued media downloads (the app wakes its downloader).
+        self.media_queued: Callable[[], None] = lambda: None
 
     # -- events --------------------------------------------------------------------------
     async def _emit(self, tx: Tx, type_: str, conversation_id: int | None, owner_id: int | None, data: Any) -> None:
@@ -281,16 +284,21 @@ class Store:
         if await tx.fetch_one("SELECT id FROM messages WHERE wamid = :w", w=msg.wamid):
             return False
         conv = await self._conversation_for(tx, msg.sender.phone, msg.sender.user_id, msg.sender.name, msg.timestamp_ms)
+        media_id = str(msg.media["id"]) if msg.media and msg.media.get("id") else None
         message_id = await tx.fetch_val(
             "INSERT INTO messages (conversation_id, wamid, direction, type, content, media, data, reply_to_wamid,"
             " status, error, created_at) VALUES (:c, :w, 'inbound', :t, :content, :media, :data, :reply,"
             " 'received', :err, :at) ON CONFLICT (wamid) DO NOTHING RETURNING id",
-            c=conv["id"], w=msg.wamid, t=msg.type, content=msg.content, media=_dump(msg.media),
+            c=conv["id"], w=msg.wamid, t=msg.type, content=msg.content,
+            media=_dump({**msg.media, "status": "pending"} if media_id else msg.media),
             data=_dump(msg.data), reply=msg.reply_to, err=_dump(msg.error), at=msg.timestamp_ms,
         )
         if message_id is None:
             return False
         await self._touch_conversation(tx, conv["id"], message_id, msg.timestamp_ms, inbound=True)
+        if media_id:  # downloaded in the background (server/media.py), never twice
+            await queue_download(tx, media_id, message_id)
+            tx.after_commit.append(lambda: self.media_queued())
         await self._emit_message(tx, "message.created", message_id, conv["owner_id"])
         await self._emit_conversation(tx, conv["id"])
         return True
@@ -353,10 +361,14 @@ class Store:
 
     # -- outbound ------------------------------------------------------------------------
     async def create_outbound(self, user: User, content: str, phone: str | None = None,
-                              conversation_id: int | None = None, client_id: str | None = None) -> Outbound:
-        """Store the agent's message as pending before anything is sent, so nothing is lost."""
+                              conversation_id: int | None = None, client_id: str | None = None, *,
+                              kind: str = "text", media: dict[str, Any] | None = None, data: Any = None,
+                              after_insert: Callable[[Tx, int], Awaitable[None]] | None = None) -> Outbound:
+        """Store the agent's message as pending before anything is sent, so nothing is lost.
+        `kind` is the message type: a `template` may be sent when the 24-hour window is closed;
+        `after_insert(tx, message_id)` runs in the same transaction (e.g. to record a file)."""
         content = (content or "").strip("\n")
-        if not content.strip():
+        if kind == "text" and not content.strip():
             raise Refused(422, "content is empty: type a message to send")
         if len(content) > 4096:
             raise Refused(422, "content is longer than WhatsApp's 4096 characters")
@@ -410,15 +422,18 @@ class Store:
             if conv["phone_number"] is None:
                 raise Refused(422, "this contact has no phone number WhatsApp can send to")
             last_in = conv["last_inbound_at"]
-            if last_in is not None and at > last_in + queries.WINDOW_MS:
+            if kind != "template" and last_in is not None and at > last_in + queries.WINDOW_MS:
                 raise Refused(422, "the 24-hour window is closed: the customer last wrote more than 24 hours "
                                    "ago, so WhatsApp only accepts an approved template message")
             message_id = await tx.fetch_val(
-                "INSERT INTO messages (conversation_id, client_id, direction, type, content, status,"
-                " sender_user_id, created_at) VALUES (:c, :k, 'outbound', 'text', :content, 'pending', :u, :at)"
-                " RETURNING id",
-                c=conv["id"], k=client_id, content=content, u=user.id, at=at,
+                "INSERT INTO messages (conversation_id, client_id, direction, type, content, media, data, status,"
+                " sender_user_id, created_at) VALUES (:c, :k, 'outbound', :t, :content, :media, :data, 'pending',"
+                " :u, :at) RETURNING id",
+                c=conv["id"], k=client_id, t=kind, content=content, media=_dump(media), data=_dump(data),
+                u=user.id, at=at,
             )
+            if after_insert is not None:
+                await after_insert(tx, message_id)
             await self._touch_conversation(tx, conv["id"], message_id, at, inbound=False)
             message = await self._emit_message(tx, "message.created", message_id, conv["owner_id"])
             await self._emit_conversation(tx, conv["id"])

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 import httpx
 
@@ -36,6 +36,14 @@ _EXPLANATIONS = {
     131053: "The media could not be uploaded to WhatsApp.",
     132000: "The template's parameter count does not match the approved template.",
     132001: "The template does not exist in this language or is not approved.",
+    132005: "The template's text with the parameters filled in is too long.",
+    132007: "The template's content breaks WhatsApp's policy (e.g. the parameters' text); it was not sent.",
+    132012: "A template parameter has the wrong format (e.g. text where WhatsApp expects a "
+    "currency, a date or a media header).",
+    132015: "The template is paused because of low quality ratings; edit it or wait before sending it again.",
+    132016: "The template was paused too many times and is now permanently disabled: create a new one.",
+    132068: "The template's flow is blocked.",
+    132069: "The template's flow is throttled: too many messages with this flow were sent in the last hour.",
     133010: "The business phone number is not registered on WhatsApp.",
     368: "The WhatsApp account is temporarily blocked for policy violations.",
     100: "WhatsApp refused a parameter of the request.",
@@ -112,11 +120,80 @@ class CloudAPI:
         }
         if reply_to_wamid:
             payload["context"] = {"message_id": reply_to_wamid}
-        data = await self._post_messages(payload)
+        return _wamid(await self._post_messages(payload))
+
+    async def send_message(self, to: str, kind: str, body: dict[str, Any],
+                           reply_to_wamid: str | None = None) -> str:
+        """Send a message of any type (`image`, `document`, `template`, …) whose object is
+        `body`; returns Meta's wamid. Retries transient failures."""
+        payload: dict[str, Any] = {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": to,
+            "type": kind,
+            kind: body,
+        }
+        if reply_to_wamid:
+            payload["context"] = {"message_id": reply_to_wamid}
+        return _wamid(await self._post_messages(payload))
+
+    async def upload_media(self, data: bytes, mime_type: str, filename: str) -> str:
+        """Upload a file for sending (`POST /{phone-number-id}/media`); returns its media id.
+        An upload is safe to repeat (an unused one just expires), so every failure that may
+        be transient is retried."""
+        if not self.configured:
+            raise self._missing()
+        url = f"{self._base}/{self._phone_number_id}/media"
+
+        async def once() -> dict[str, Any]:
+            return await self._request("POST", url, safe_to_retry=True,
+                                       data={"messaging_product": "whatsapp", "type": mime_type},
+                                       files={"file": (filename, data, mime_type)})
+
+        answer = await self._retrying(once, "upload")
+        media_id = answer.get("id")
+        if not media_id:
+            raise SendError(error_object(None, "Unexpected answer", f"no media id in {answer!r:.200}"), False)
+        return str(media_id)
+
+    async def get_json(self, path_or_url: str, params: dict[str, Any] | None = None,
+                       timeout: float | None = None, retry: bool = True) -> dict[str, Any]:
+        """GET a Graph API object (a path under the base URL, or a full URL such as a
+        `paging.next` link) with the access token; retries transient failures unless told not to."""
+        if not self._token:
+            raise self._missing()
+        url = path_or_url if "://" in path_or_url else f"{self._base}/{path_or_url.lstrip('/')}"
+
+        async def once() -> dict[str, Any]:
+            kwargs: dict[str, Any] = {"params": params}
+            if timeout is not None:
+                kwargs["timeout"] = timeout
+            return await self._request("GET", url, safe_to_retry=True, **kwargs)
+
+        return await self._retrying(once, "GET") if retry else await once()
+
+    async def download(self, url: str, max_bytes: int, timeout: float) -> bytes:
+        """The bytes behind a media URL (which needs the access token too), at most
+        `max_bytes` of them. One attempt: the caller schedules retries."""
+        chunks: list[bytes] = []
+        size = 0
         try:
-            return str(data["messages"][0]["id"])
-        except (KeyError, IndexError, TypeError):
-            raise SendError(error_object(None, "Unexpected answer", f"no wamid in {data!r:.200}"), False) from None
+            async with self._client.stream("GET", url, headers=self._auth(), timeout=timeout) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise _error_from(response)
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise SendError(error_object(None, "Too large", f"more than {max_bytes} bytes"), False)
+                    chunks.append(chunk)
+        except httpx.HTTPError as exc:
+            err = error_object(None, "Network error", f"{type(exc).__name__}: {exc}")
+            raise SendError(err, retryable=True) from exc
+        return b"".join(chunks)
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token}"}
 
     async def mark_read(self, wamid: str) -> None:
         """Blue ticks for the customer: marks their message (and earlier ones) read."""
@@ -126,32 +203,38 @@ class CloudAPI:
         if not self.configured:
             raise self._missing()
         url = f"{self._base}/{self._phone_number_id}/messages"
+        return await self._retrying(lambda: self._post_once(url, payload), "send")
+
+    async def _retrying(self, once: Callable[[], Awaitable[dict[str, Any]]], what: str) -> dict[str, Any]:
         attempt = 0
         while True:
             try:
-                return await self._post_once(url, payload)
+                return await once()
             except SendError as exc:
                 if not exc.retryable or attempt >= len(self._retry_delays):
                     raise
                 delay = self._retry_delays[attempt]
                 attempt += 1
-                log.warning("send attempt %d failed (%s); retrying in %.1fs", attempt, exc, delay)
+                log.warning("%s attempt %d failed (%s); retrying in %.1fs", what, attempt, exc, delay)
                 await asyncio.sleep(delay)
 
     async def _post_once(self, url: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return await self._request("POST", url, json=payload)
+
+    async def _request(self, method: str, url: str, safe_to_retry: bool = False, **kwargs: Any) -> dict[str, Any]:
         try:
-            response = await self._client.post(
-                url, json=payload, headers={"Authorization": f"Bearer {self._token}"}
-            )
+            response = await self._client.request(method, url, headers=self._auth(), **kwargs)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             # The request never left: safe to retry.
             err = error_object(None, "Network error", f"{type(exc).__name__}: {exc}")
             err["message"] = "WhatsApp could not be reached (network error); the message was retried and still failed."
             raise SendError(err, retryable=True) from exc
         except httpx.HTTPError as exc:
+            err = error_object(None, "Network error", f"{type(exc).__name__}: {exc}")
+            if safe_to_retry:  # a read or an upload: repeating it harms nobody
+                raise SendError(err, retryable=True) from exc
             # Sent, but no answer: Meta may have accepted it, and a retry could reach the
             # customer twice. Report it and let the agent decide.
-            err = error_object(None, "Network error", f"{type(exc).__name__}: {exc}")
             err["message"] = ("WhatsApp did not answer (network error or timeout): the message may or may not "
                               "have reached the customer, so it was not sent again.")
             raise SendError(err, retryable=False) from exc
@@ -161,15 +244,30 @@ class CloudAPI:
             data = None
         if response.status_code < 400 and isinstance(data, dict):
             return data
-        meta = data.get("error") if isinstance(data, dict) else None
-        if isinstance(meta, dict):
-            code = meta.get("code")
-            details = (meta.get("error_data") or {}).get("details") if isinstance(meta.get("error_data"), dict) else None
-            err = error_object(code, meta.get("message") or meta.get("type"), details)
-        else:
-            code = None
-            err = error_object(None, f"HTTP {response.status_code}", response.text[:200] or None)
-        if response.status_code == 401 and err["code"] is None:
-            err = error_object(190, err["title"], err["detail"])
-        retryable = (err["code"] in RETRYABLE_CODES) or response.status_code >= 500 or response.status_code == 429
-        raise SendError(err, retryable=retryable, http_status=response.status_code)
+        raise _error_from(response, data)
+
+
+def _wamid(data: dict[str, Any]) -> str:
+    try:
+        return str(data["messages"][0]["id"])
+    except (KeyError, IndexError, TypeError):
+        raise SendError(error_object(None, "Unexpected answer", f"no wamid in {data!r:.200}"), False) from None
+
+
+def _error_from(response: httpx.Response, data: Any = None) -> SendError:
+    """The SendError for a Graph API answer with an error status."""
+    if data is None:
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+    meta = data.get("error") if isinstance(data, dict) else None
+    if isinstance(meta, dict):
+        details = (meta.get("error_data") or {}).get("details") if isinstance(meta.get("error_data"), dict) else None
+        err = error_object(meta.get("code"), meta.get("message") or meta.get("type"), details)
+    else:
+        err = error_object(None, f"HTTP {response.status_code}", response.text[:200] or None)
+    if response.status_code == 401 and err["code"] is None:
+        err = error_object(190, err["title"], err["detail"])
+    retryable = (err["code"] in RETRYABLE_CODES) or response.status_code >= 500 or response.status_code == 429
+    return SendError(err, retryable=retryable, http_status=response.status_code)

@@ -59,7 +59,8 @@ export async function api(path, { method = 'GET', body, headers = {}, auth = tru
   const token = getToken();
   if (auth && token) hdrs.Authorization = `Bearer ${token}`;
   let payload = body;
-  if (body !== undefined && typeof body !== 'string') {
+  // FormData (a file upload) goes as it is: the browser writes its multipart Content-Type.
+  if (body !== undefined && typeof body !== 'string' && !(body instanceof FormData)) {
     hdrs['Content-Type'] = 'application/json';
     payload = JSON.stringify(body);
   }

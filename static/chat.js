@@ -4,6 +4,8 @@
 import { api, uuid } from './api.js';
 import { $, h, reconcile, debounce, parseDate, relativeTime, dayKey, dayLabel, fullDateTime } from './dom.js';
 import { renderMessage, previewText, conversationTitle, tickGlyph } from './messages.js';
+import { initTemplates, resetTemplates, updateTemplateComposer } from './templates.js';
+import { initAttach, updateAttach } from './attach.js';
 
 const PAGE_SIZE = 50;
 const NEAR_EDGE_PX = 80;
@@ -111,6 +113,11 @@ export function initChat({ isActive }) {
   }, 30000);
 
   document.addEventListener('visibilitychange', () => onChatShown());
+
+  // The template picker (closed window) and the attach button post sends of their own.
+  const composerHooks = { conversation: () => state.openConv, onSent: acceptSent };
+  initTemplates(composerHooks);
+  initAttach({ ...composerHooks, input: el['composer-input'], onError: showSendError });
 }
 
 /** Starts the tab for a signed-in user. */
@@ -126,6 +133,7 @@ export function startChat(me) {
 /** Forgets everything (logout). */
 export function resetChat() {
   state = freshState();
+  resetTemplates();
   el['conversation-list'].replaceChildren();
   el['thread-messages'].replaceChildren();
   el['conversation-list-status'].textContent = '';
@@ -597,6 +605,8 @@ function windowState() {
 function updateComposer() {
   if (!state.openConv) return;
   const ws = windowState();
+  updateTemplateComposer(ws);
+  updateAttach(ws);
   const closed = ws === 'closed';
   el['composer-input'].disabled = closed;
   el['composer-send'].disabled = closed;
@@ -684,6 +694,23 @@ async function send() {
     renderThread();
     updateComposer();
   }
+}
+
+/** A message sent from the template picker or the attach button: into the thread and list. */
+function acceptSent(msg) {
+  if (!msg || msg.id == null) return;
+  if (String(state.openId) === String(msg.conversationId)) {
+    upsertMessage(msg);
+    state.sendError = null;
+    renderThread({ scroll: 'bottom' });
+    updateComposer();
+  }
+  touchListRow(msg);
+}
+
+function showSendError(text) {
+  state.sendError = text;
+  updateComposer();
 }
 
 /** Reflects a message in its conversation's list row (preview, time, ordering). */

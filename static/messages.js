@@ -31,7 +31,7 @@ export function conversationTitle(conv) {
 export function previewText(msg) {
   if (!msg) return '';
   const content = (msg.content || '').replace(/\s+/g, ' ').trim();
-  if (msg.type === 'text' || msg.type === 'interactive' || msg.type === 'button') return content;
+  if (msg.type === 'text' || msg.type === 'interactive' || msg.type === 'button' || msg.type === 'template') return content;
   const label = TYPE_LABELS[msg.type] || `Message (${msg.type})`;
   return content ? `${label}: ${content}` : label;
 }
@@ -106,6 +106,22 @@ function renderQuote(reply, ctx) {
 
 const textBlock = (text, cls = 'text') => (text ? h('div', { class: cls, text }) : null);
 
+/**
+ * The server downloads inbound files from WhatsApp in the background: media.status says
+ * whether the file is there yet ('pending'), or could not be fetched ('unavailable').
+ * Returns a placeholder for those states, or null when the file can be shown.
+ */
+function mediaPlaceholder(media, label) {
+  if (!media) return h('div', { class: 'media-placeholder', text: label });
+  if (media.status === 'pending') {
+    return h('div', { class: 'media-placeholder', dataset: { status: 'pending' }, text: `${label} · downloading…` });
+  }
+  if (media.status === 'unavailable') {
+    return h('div', { class: 'media-placeholder', dataset: { status: 'unavailable' }, text: `${label} · no longer available from WhatsApp` });
+  }
+  return null;
+}
+
 /** Replaces a media element that failed to load with a text placeholder. */
 function withFallback(el, label) {
   el.addEventListener(
@@ -128,9 +144,9 @@ function renderBody(msg) {
     case 'image':
     case 'sticker': {
       const label = msg.type === 'sticker' ? '🖼 Sticker' : '🖼 Image';
-      const visual = media
-        ? withFallback(h('img', { class: `media media-${msg.type}`, src: mediaUrl(media.id), alt: caption || label, loading: 'lazy' }), label)
-        : h('div', { class: 'media-placeholder', text: label });
+      const visual =
+        mediaPlaceholder(media, label) ||
+        withFallback(h('img', { class: `media media-${msg.type}`, src: mediaUrl(media.id), alt: caption || label, loading: 'lazy' }), label);
       return [visual, textBlock(caption, 'text caption')];
     }
 
@@ -139,20 +155,29 @@ function renderBody(msg) {
     case 'video': {
       const isVideo = msg.type === 'video';
       const label = TYPE_LABELS[msg.type];
-      const player = media
-        ? withFallback(h(isVideo ? 'video' : 'audio', { class: 'media', controls: true, preload: 'metadata', src: mediaUrl(media.id) }), label)
-        : h('div', { class: 'media-placeholder', text: label });
+      const player =
+        mediaPlaceholder(media, label) ||
+        withFallback(h(isVideo ? 'video' : 'audio', { class: 'media', controls: true, preload: 'metadata', src: mediaUrl(media.id) }), label);
       return [player, textBlock(caption, 'text caption')];
     }
 
     case 'document': {
       const name = (media && media.filename) || 'Document';
-      const link = media
+      const status = media ? media.status : null; // none on messages stored before downloads existed
+      const note = status === 'pending' ? ' · downloading…' : status === 'unavailable' ? ' · no longer available from WhatsApp' : '';
+      const link = media && !note
         ? h('a', { class: 'document-link', href: mediaUrl(media.id), target: '_blank', rel: 'noopener', download: name }, '📄 ', h('span', { class: 'filename', text: name }))
-        : h('div', { class: 'media-placeholder' }, '📄 ', h('span', { class: 'filename', text: name }));
+        : h('div', { class: 'media-placeholder', dataset: { status } }, '📄 ', h('span', { class: 'filename', text: name }), note);
       // Documents carry their filename separately; don't repeat it as the caption.
       return [link, textBlock(caption && caption !== name ? caption : '', 'text caption')];
     }
+
+    case 'template': // an approved template the agent sent; content is its filled-in body
+      return [
+        h('div', { class: 'secondary template-label', text: `Template · ${(data && data.name) || ''}` }),
+        data && data.header ? h('div', { class: 'text template-header', text: data.header }) : null,
+        textBlock(msg.content),
+      ];
 
     case 'location':
       return renderLocation(data, msg.content);

@@ -1,0 +1,434 @@
+"""`python -m server demo` (`make demo`): the whole loop on one machine, no Meta account needed.
+
+One asyncio process runs three things:
+
+- the inbox server (the real app, on its own SQLite file, `data/demo.db` by default),
+- the stand-in for Meta's Cloud API (`fake_meta.py`) on loopback, wired to the inbox both ways
+  with one app secret: the inbox's WHATSAPP_API_BASE points at the stand-in, the stand-in posts
+  signed webhooks to the inbox's `/webhook`,
+- simulated customers, who write now and then through the stand-in, answer the agents'
+  replies, and read them (the stand-in reports sent, delivered and read for every reply).
+
+It creates two accounts with a documented password, a few invitations and, on the first run,
+a short history; re-running it continues where the last run stopped. Ctrl+C stops everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import random
+import secrets
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import uvicorn
+
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+DEMO_DATABASE_URL = "sqlite:///./data/demo.db"
+PASSWORD = "demo-password"
+ADMIN_EMAIL = "admin@demo.local"
+AGENT_EMAIL = "sam@demo.local"
+PHONE_NUMBER_ID = "1000000001"
+VERIFY_TOKEN = "demo-verify-token"
+
+THANKS = ["Thank you! 🙏", "Perfect, thanks a lot!", "Great, see you then 👋", "Thanks, that helps!",
+          "Awesome 😊", "Ok, noted. Thanks!", "Wonderful, thank you so much"]
+REACTIONS = ["👍", "❤️", "🙏", "😊"]
+
+
+@dataclass
+class Customer:
+    name: str
+    phone: str  # E.164
+    invited_by: str | None  # email of the account that invited them; None: the unassigned inbox
+    opening: list[tuple[int, str]]  # (minutes ago, text): the history seeded on the first run
+    lines: list[str]  # what they write now and then, in turn
+    chattiness: float = 1.0
+    next_line: int = field(default=0, repr=False)
+
+    @property
+    def wa_id(self) -> str:
+        return self.phone.lstrip("+")
+
+
+def customers() -> list[Customer]:
+    return [
+        Customer("Amina Juma", "+255712345001", ADMIN_EMAIL,
+                 [(42, "Hi! Do you still have sourdough loaves today? 🍞")],
+                 ["Could I pick up two croissants at 5?", "Is the chocolate cake nut-free?",
+                  "What time do you close on Sundays?", "Do you deliver to Mikocheni?",
+                  "Can I pay by M-Pesa when I pick up?"], 1.2),
+        Customer("Lukas Becker", "+4915123456789", ADMIN_EMAIL,
+                 [(25, "Hello, I'd like to order a birthday cake for Saturday."),
+                  (24, "Something with strawberries, for about 12 people.")],
+                 ["Can you write 'Alles Gute, Mia!' on it?", "Would 3 pm on Saturday work for pick-up?",
+                  "How much would a second, smaller cake be?", "Do you have candles too? 🎂"]),
+        Customer("Ngozi Okafor", "+2348031234567", AGENT_EMAIL,
+                 [(15, "Good morning! Is your office catering menu still available?")],
+                 ["We'd be 25 people on Thursday.", "Could you add a vegan option?",
+                  "Can you send the invoice to my email?", "Our meeting moved to 11:30, is that OK?"]),
+        Customer("Jordan Reyes", "+14155550132", None,
+                 [(3, "hey, are you open on public holidays?")],
+                 ["found you on Instagram, love the cinnamon rolls", "do you do gluten-free bread?",
+                  "is there parking nearby?", "can I book a table for 4 tomorrow?"], 0.8),
+    ]
+
+
+# Invited, but has not written yet: shows an invitation without a conversation.
+QUIET_INVITATION = ("Mariana Souza", "+5511987650123", ADMIN_EMAIL)
+SEED_REPLY = "Hi Amina! Yes, we have six left. Shall I keep one for you?"
+
+
+def sqlite_path(url: str) -> str | None:
+    """The file of a SQLite URL; None for other databases and in-memory ones."""
+    if not url.startswith("sqlite:///"):
+        return None
+    path = url[len("sqlite:///"):].split("?", 1)[0]
+    return path if path and path != ":memory:" else None
+
+
+class DemoFailed(Exception):
+    """The demo cannot start; the message says why and what to do."""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="where the inbox listens (default: %(default)s)")
+    p.add_argument("--port", type=int, default=8000, help="the inbox's port (default: %(default)s)")
+    p.add_argument("--meta-port", type=int, default=8100,
+                   help="the Meta stand-in's port, on 127.0.0.1 (default: %(default)s)")
+    p.add_argument("--database-url", default=DEMO_DATABASE_URL,
+                   help="the demo's own database, never DATABASE_URL (default: %(default)s)")
+    p.add_argument("--customer-interval", type=float, default=10.0, metavar="SECONDS",
+                   help="average wait between simulated customer messages; each wait is 0.5 to 1.5 "
+                        "times this (default: %(default)s)")
+    p.add_argument("--status-delay", type=float, default=1.0, metavar="SECONDS",
+                   help="seconds between sent, delivered and read of each reply (default: %(default)s)")
+    p.add_argument("--log-level", default="info", help="debug also shows one line per HTTP request")
+
+
+def run(args: argparse.Namespace, settings: Settings | None = None) -> int:
+    if args.customer_interval <= 0 or args.status_delay < 0:
+        print("error: --customer-interval must be above 0 and --status-delay at least 0", file=sys.stderr)
+        return 2
+    if args.log_level.lower() != "debug":
+        # The simulated loop already tells its story; request lines are for operators.
+        logging.getLogger("server.access").setLevel(logging.WARNING)
+    try:
+        return asyncio.run(Demo(args, settings or Settings()).main())
+    except KeyboardInterrupt:  # Ctrl+C before the demo's own handler was installed
+        return 0
+
+
+class _NoSignals:
+    """uvicorn servers that leave Ctrl+C to the demo, which stops all of them together."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _bind(host: str, port: int, what: str, flag: str) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise DemoFailed(f"{what} cannot listen on {host}:{port} ({exc.strerror or exc}). Is `make run` or "
+                         f"another demo running? Choose another port with {flag}.") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+class Demo:
+    def __init__(self, args: argparse.Namespace, settings: Settings) -> None:
+        from .__main__ import InboxServer, uvicorn_config
+        from .app import create_app
+        from .fake_meta import FakeMeta
+
+        self.args = args
+        self.url = f"http://{args.host}:{args.port}"
+        self.meta_url = f"http://127.0.0.1:{args.meta_port}"
+        app_secret, access_token = secrets.token_hex(16), secrets.token_urlsafe(24)
+        extra: dict[str, Any] = {}
+        if "media_dir" in {f.name for f in dataclasses.fields(Settings)}:
+            # Next to the demo database: nothing of the demo lands in the real inbox's files.
+            db_file = sqlite_path(args.database_url)
+            extra["media_dir"] = str(Path(db_file).parent / "demo-media" if db_file else Path("data/demo-media"))
+        self.settings = settings.with_(
+            database_url=args.database_url,
+            whatsapp_app_secret=app_secret,
+            whatsapp_verify_token=VERIFY_TOKEN,
+            whatsapp_access_token=access_token,
+            whatsapp_phone_number_id=PHONE_NUMBER_ID,
+            whatsapp_api_base=f"{self.meta_url}/v21.0",
+            broadcast_url="memory://",
+            send_retry_delays=(0.5, 1.0),
+            **extra,
+        )
+        loopback = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
+        self.meta = FakeMeta(f"http://{loopback}:{args.port}/webhook", app_secret, access_token=access_token,
+                             phone_number_id=PHONE_NUMBER_ID, status_delay=args.status_delay)
+        self.app = create_app(self.settings)
+
+        class DemoInbox(_NoSignals, InboxServer):
+            pass
+
+        class DemoMeta(_NoSignals, uvicorn.Server):
+            pass
+
+        self.inbox_server = DemoInbox(uvicorn_config(self.app, args.host, args.port, log_level="warning"))
+        self.meta_server = DemoMeta(uvicorn.Config(self.meta.app, host="127.0.0.1", port=args.meta_port,
+                                                   ws="none", lifespan="on", log_level="warning"))
+        self.customers = customers()
+        self.running: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
+        self.stop = asyncio.Event()
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def main(self) -> int:
+        self._install_signal_handlers()
+        body = asyncio.create_task(self._body(), name="demo")
+        stopped = asyncio.create_task(self.stop.wait())
+        code = 0
+        try:
+            await asyncio.wait({body, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if not body.done():
+                body.cancel()
+            try:
+                await body
+            except asyncio.CancelledError:
+                pass
+            except DemoFailed as exc:
+                print(f"error: {exc}", file=sys.stderr, flush=True)
+                code = 1
+        finally:
+            stopped.cancel()
+            await self._shutdown()
+        if code == 0:
+            print("\nDemo stopped. `make demo` continues where it left off; delete "
+                  f"{self._db_file() or 'the demo database'} to start over.", flush=True)
+        return code
+
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+
+        def on_signal() -> None:
+            if self.stop.is_set():  # a second Ctrl+C: stop waiting for open connections
+                for server, _ in self.running:
+                    server.force_exit = True
+            self.stop.set()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, on_signal)
+            except (NotImplementedError, RuntimeError):  # Windows: no loop signal handlers
+                signal.signal(sig, lambda *_: loop.call_soon_threadsafe(on_signal))
+
+    async def _body(self) -> None:
+        meta_socket = _bind("127.0.0.1", self.args.meta_port, "The Meta stand-in", "--meta-port")
+        try:
+            inbox_socket = _bind(self.args.host, self.args.port, "The inbox", "--port (make demo PORT=…)")
+        except DemoFailed:
+            meta_socket.close()
+            raise
+        await self._start(self.meta_server, meta_socket, "the Meta stand-in")
+        await self._start(self.inbox_server, inbox_socket, "the inbox")
+        store = self.app.state.store
+        users = await self._accounts(store)
+        await self._invitations(store, users)
+        if not await store.db.fetch_val("SELECT COUNT(*) FROM messages"):
+            await self._seed(users[ADMIN_EMAIL])
+        self._banner()
+        await Simulator(self.meta, self.app.state.db, self.customers, self.args.customer_interval).run()
+
+    async def _start(self, server: uvicorn.Server, sock: socket.socket, what: str) -> None:
+        async def serve() -> None:
+            try:
+                await server.serve(sockets=[sock])
+            except SystemExit:  # uvicorn's way of saying the app did not start; it logged why
+                raise DemoFailed(f"{what} did not start (the reason is logged above)") from None
+            finally:
+                sock.close()
+
+        task = asyncio.create_task(serve(), name=what)
+        self.running.append((server, task))
+        while not server.started:
+            if task.done():
+                await task
+                raise DemoFailed(f"{what} stopped during start-up")
+            await asyncio.sleep(0.02)
+
+    async def _shutdown(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.meta.cancel_tasks()  # no more status webhooks to a server going away
+        for server, task in reversed(self.running):  # the inbox first: it may still call Meta
+            server.should_exit = True
+            try:
+                await task
+            except DemoFailed:
+                pass
+            except Exception:
+                log.exception("stopping the demo")
+
+    # -- data ----------------------------------------------------------------------------
+    async def _accounts(self, store: Any) -> dict[str, Any]:
+        from .auth import User, hash_password
+
+        password_hash = await hash_password(PASSWORD)
+        users = {}
+        for email, admin in ((ADMIN_EMAIL, True), (AGENT_EMAIL, False)):
+            user_id = await store.db.fetch_val("SELECT id FROM users WHERE email = :e", e=email)
+            if user_id is None:
+                user_id = await store.create_user(email, password_hash, admin)
+            else:  # re-runs: the documented password and role always work
+
+                async def reset(tx: Any, user_id: int = user_id, admin: bool = admin) -> None:
+                    await tx.execute("UPDATE users SET password_hash = :h, is_admin = :a WHERE id = :id",
+                                     h=password_hash, a=1 if admin else 0, id=user_id)
+
+                await store.db.write(reset)
+            users[email] = User(int(user_id), email, admin)
+        return users
+
+    async def _invitations(self, store: Any, users: dict[str, Any]) -> None:
+        from .store import Refused
+
+        wanted = [(c.name, c.phone, c.invited_by) for c in self.customers if c.invited_by]
+        for name, phone, owner in wanted + [QUIET_INVITATION]:
+            try:
+                await store.add_invitation(users[owner].id, name, phone)
+            except Refused as exc:
+                if exc.status != 409:  # 409: invited on an earlier run
+                    raise
+
+    async def _seed(self, admin: Any) -> None:
+        """A short history, through the real loop: signed webhooks in, a reply out."""
+        now = time.time()
+        openings = [(minutes, text, c) for c in self.customers for minutes, text in c.opening]
+        for minutes, text, customer in sorted(openings, key=lambda o: -o[0]):  # oldest first
+            status = await self.meta.post_webhook(self.meta.inbound_value(
+                {"from": customer.wa_id, "name": customer.name, "text": text, "timestamp": now - minutes * 60}))
+            if status != 200:
+                raise DemoFailed(f"the inbox refused the stand-in's webhook (HTTP {status})")
+        amina = await self.app.state.db.fetch_val(
+            "SELECT id FROM conversations WHERE phone_number = :p", p=self.customers[0].phone)
+        outbox = self.app.state.outbox
+        await outbox.mark_read(admin, amina)
+        await outbox.send_text(admin, SEED_REPLY, conversation_id=amina)
+
+    def _db_file(self) -> str | None:
+        path = sqlite_path(self.settings.database_url)
+        return path[2:] if path and path.startswith("./") else path
+
+    def _banner(self) -> None:
+        interval = self.args.customer_interval
+        unassigned = [c.name.split()[0] for c in self.customers if c.invited_by is None]
+        agents = [c.name.split()[0] for c in self.customers if c.invited_by == AGENT_EMAIL]
+        lines = [
+            "",
+            "WhatsApp inbox demo: the inbox, a stand-in for Meta's Cloud API and simulated customers,",
+            "all on this machine. No Meta account needed.",
+            "",
+            f"  Open       {self.url}",
+            f"  Log in as  {ADMIN_EMAIL} / {PASSWORD}   (admin: every conversation,"
+            f" {' and '.join(unassigned)} unassigned)",
+            f"        or   {AGENT_EMAIL} / {PASSWORD}     (agent: only {' and '.join(agents)}, invited by Sam)",
+            "",
+            f"Customers write every {interval * 0.5:g}-{interval * 1.5:g} s. Reply in the dashboard and watch"
+            " the ticks: sent, delivered, read.",
+            f"Meta stand-in: {self.meta_url} (signed webhooks both ways). "
+            f"Database: {self.settings.database_url}",
+            "Press Ctrl+C to stop.",
+            "",
+        ]
+        if self.args.host not in ("127.0.0.1", "localhost", "::1"):
+            lines.insert(-1, f"Note: listening on {self.args.host}: anyone who can reach it can log in "
+                             "with the password above.")
+        print("\n".join(lines), flush=True)
+
+
+class Simulator:
+    """Customers writing now and then, and answering the agents' replies."""
+
+    def __init__(self, meta: Any, db: Any, people: list[Customer], interval: float,
+                 rng: random.Random | None = None) -> None:
+        self.meta = meta
+        self.db = db
+        self.people = people
+        self.by_wa_id = {c.wa_id: c for c in people}
+        self.interval = interval
+        self.rng = rng or random.Random()
+        self.seen = 0  # how many of the stand-in's recorded API calls were looked at
+        self.owed: list[str] = []  # wa_ids an agent replied to, who have not answered yet
+        for c in people:
+            c.next_line = self.rng.randrange(len(c.lines))
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.rng.uniform(0.5, 1.5) * self.interval)
+            try:
+                await self.tick()
+            except Exception as exc:  # a hiccup must not end the demo
+                log.warning("a simulated customer could not write: %r", exc)
+
+    def _collect_replies(self) -> None:
+        """Agent replies the stand-in accepted since the last look."""
+        if len(self.meta.requests) < self.seen:  # the stand-in was reset
+            self.seen = 0
+        calls = self.meta.requests[self.seen:]
+        self.seen += len(calls)
+        for call in calls:
+            body = call.get("json")
+            if isinstance(body, dict) and body.get("type") == "text":
+                wa_id = "".join(ch for ch in str(body.get("to", "")) if ch.isdigit())
+                if wa_id in self.by_wa_id and wa_id not in self.owed:
+                    self.owed.append(wa_id)
+
+    async def tick(self) -> None:
+        self._collect_replies()
+        if self.owed and self.rng.random() < 0.8:
+            customer = self.by_wa_id[self.owed.pop(0)]
+            reply_wamid = await self._last_reply(customer)
+            if reply_wamid and self.rng.random() < 0.3:
+                await self.react(customer, reply_wamid, self.rng.choice(REACTIONS))
+            else:
+                await self.write(customer, self.rng.choice(THANKS))
+            return
+        customer = self.rng.choices(self.people, weights=[c.chattiness for c in self.people])[0]
+        text = customer.lines[customer.next_line % len(customer.lines)]
+        customer.next_line += 1
+        await self.write(customer, text)
+
+    async def _last_reply(self, customer: Customer) -> str | None:
+        return await self.db.fetch_val(
+            "SELECT m.wamid FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+            " WHERE c.phone_number = :p AND m.direction = 'outbound' AND m.wamid IS NOT NULL"
+            " ORDER BY m.id DESC LIMIT 1", p=customer.phone)
+
+    async def write(self, customer: Customer, text: str) -> None:
+        log.info("%s (%s) writes: %s", customer.name, customer.phone, text)
+        await self._post(customer, {"text": text})
+
+    async def react(self, customer: Customer, wamid: str, emoji: str) -> None:
+        log.info("%s (%s) reacts %s to your reply", customer.name, customer.phone, emoji)
+        await self._post(customer, {"type": "reaction", "reaction": {"message_id": wamid, "emoji": emoji}})
+
+    async def _post(self, customer: Customer, message: dict[str, Any]) -> None:
+        value = self.meta.inbound_value({"from": customer.wa_id, "name": customer.name, **message})
+        status = await self.meta.post_webhook(value)
+        if status != 200:
+            log.warning("the inbox answered the webhook with HTTP %s", status or "(unreachable)")

@@ -1,0 +1,398 @@
+"""Message templates: a local copy of the account's approved templates, and sending one.
+
+A template is the only message WhatsApp accepts once the customer's 24-hour window is
+closed, so sending one is allowed then. The copy is refreshed by `python -m server
+sync-templates`, `POST /api/templates/sync` (admins), and in the background at start-up when
+WHATSAPP_BUSINESS_ACCOUNT_ID is set. A template send is checked against the copy (known,
+approved, the right number of parameters) before Meta is called.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import sys
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from . import queries
+from .api import authenticated
+from .auth import User
+from .db import Database, Tx, now_ms
+from .settings import MissingSetting
+from .store import Refused
+from .whatsapp import CloudAPI, SendError, error_object
+
+if TYPE_CHECKING:
+    from .settings import Settings
+    from .store import Store
+
+log = logging.getLogger(__name__)
+
+PAGE_LIMIT = 100
+MAX_PAGES = 200
+FIELDS = "name,language,status,category,components,id,parameter_format"
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
+
+
+def placeholders(text: str | None) -> list[str]:
+    """The distinct `{{n}}` / `{{name}}` placeholders of a text, in order of appearance."""
+    seen: list[str] = []
+    for name in _PLACEHOLDER.findall(text or ""):
+        if name not in seen:
+            seen.append(name)
+    return seen
+
+
+def _order(names: list[str]) -> list[str]:
+    """Positional placeholders in number order ({{2}} may come before {{1}} in the text)."""
+    if names and all(n.isdigit() for n in names):
+        return sorted(names, key=int)
+    return names
+
+
+def fill(text: str, names: list[str], values: list[str]) -> str:
+    by_name = dict(zip(names, values))
+    return _PLACEHOLDER.sub(lambda m: by_name.get(m.group(1), m.group(0)), text)
+
+
+def parse_template(item: Any) -> dict[str, Any] | None:
+    """One template of Meta's list as a row of the local copy (None if unusable)."""
+    if not isinstance(item, dict) or not item.get("name") or not item.get("language"):
+        return None
+    components = [c for c in item.get("components") or [] if isinstance(c, dict)]
+    body = header = None
+    header_params: list[str] = []
+    for c in components:
+        kind = str(c.get("type") or "").upper()
+        if kind == "BODY" and body is None:
+            body = str(c.get("text") or "")
+        elif kind == "HEADER" and header is None and str(c.get("format") or "TEXT").upper() == "TEXT":
+            header = str(c.get("text") or "")
+            header_params = _order(placeholders(header))
+    return {
+        "name": str(item["name"]),
+        "language": str(item["language"]),
+        "meta_id": str(item["id"]) if item.get("id") is not None else None,
+        "category": str(item["category"]) if item.get("category") else None,
+        "status": str(item.get("status") or "UNKNOWN").upper(),
+        "parameter_format": str(item.get("parameter_format") or "POSITIONAL").upper(),
+        "body": body or "",
+        "body_params": _order(placeholders(body)),
+        "header_text": header,
+        "header_params": header_params,
+        "components": components,
+    }
+
+
+def template_view(row: dict[str, Any]) -> dict[str, Any]:
+    body_params = json.loads(row["body_params"] or "[]")
+    header_params = json.loads(row["header_params"] or "[]")
+    return {
+        "name": row["name"],
+        "language": row["language"],
+        "category": row["category"],
+        "status": row["status"],
+        "parameterFormat": row["parameter_format"],
+        "body": row["body"],
+        "parameterCount": len(body_params),
+        "parameters": body_params,
+        "headerText": row["header_text"],
+        "headerParameterCount": len(header_params),
+        "headerParameters": header_params,
+        "syncedAt": queries.iso(row["synced_at"]),
+    }
+
+
+_SELECT = ("SELECT name, language, meta_id, category, status, parameter_format, body, body_params, header_text,"
+           " header_params, synced_at FROM templates")
+
+
+def _values(raw: Any, names: list[str], what: str, named: bool) -> list[str]:
+    """The parameter texts, in placeholder order, checked the way Meta would refuse them."""
+    if raw is None:
+        raw = []
+    if isinstance(raw, dict):
+        unknown = [k for k in raw if k not in names]
+        if unknown:
+            raise Refused(422, f"{what}: unknown parameter name(s) {', '.join(map(str, unknown))}; "
+                               f"the template's are: {', '.join(names) or 'none'}")
+        missing = [n for n in names if n not in raw]
+        if missing:
+            raise Refused(422, f"{what}: missing parameter(s) {', '.join(missing)}")
+        raw = [raw[n] for n in names]
+    if not isinstance(raw, list):
+        raise Refused(422, f"{what} must be a list of texts")
+    if len(raw) != len(names):
+        raise Refused(422, f"{what}: the template takes {len(names)} parameter(s), {len(raw)} given")
+    values = []
+    for i, value in enumerate(raw, 1):
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise Refused(422, f"{what}: parameter {i} must be text")
+        text = str(value).strip()
+        if not text:
+            raise Refused(422, f"{what}: parameter {i} is empty")
+        if "\n" in text or "\t" in text or "     " in text:
+            raise Refused(422, f"{what}: parameter {i} may not contain line breaks, tabs or more than "
+                               "four spaces in a row (WhatsApp refuses them)")
+        if len(text) > 1024:
+            raise Refused(422, f"{what}: parameter {i} is too long")
+        values.append(text)
+    return values
+
+
+class TemplateService:
+    def __init__(self, db: Database, store: Store, cloud: CloudAPI, settings: Settings) -> None:
+        self.db = db
+        self.store = store
+        self.cloud = cloud
+        self.settings = settings
+        self._task: asyncio.Task[None] | None = None
+        self._lazy_tried = False
+        self._lock = asyncio.Lock()
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def start(self) -> None:
+        if self.settings.whatsapp_business_account_id:
+            self._task = asyncio.create_task(self._startup_sync(), name="sync-templates")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _startup_sync(self) -> None:
+        try:
+            synced = await self.sync()
+            log.info("synced %d message template(s) from WhatsApp", len(synced))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("syncing message templates at start-up failed: %s", exc)
+
+    # -- the local copy ------------------------------------------------------------------
+    async def fetch(self) -> list[dict[str, Any]]:
+        """Every template of the account, following Meta's paging."""
+        waba = self.settings.whatsapp_business_account_id
+        if not waba:
+            raise MissingSetting("WHATSAPP_BUSINESS_ACCOUNT_ID", "to list the account's message templates")
+        path: str = f"{quote(waba, safe='')}/message_templates"
+        params: dict[str, Any] | None = {"limit": PAGE_LIMIT, "fields": FIELDS}
+        items: list[Any] = []
+        seen: set[str] = set()
+        for _ in range(MAX_PAGES):
+            page = await self.cloud.get_json(path, params)
+            data = page.get("data")
+            items.extend(data if isinstance(data, list) else [])
+            paging = page.get("paging") if isinstance(page.get("paging"), dict) else {}
+            nxt = paging.get("next")
+            cursors = paging.get("cursors") if isinstance(paging.get("cursors"), dict) else {}
+            after = cursors.get("after")
+            if not nxt or not data:
+                break
+            if isinstance(after, str) and after:
+                if after in seen:
+                    break
+                seen.add(after)
+                params = {"limit": PAGE_LIMIT, "fields": FIELDS, "after": after}
+                path = f"{quote(waba, safe='')}/message_templates"
+            elif isinstance(nxt, str):
+                if nxt in seen:
+                    break
+                seen.add(nxt)
+                path, params = nxt, None
+            else:
+                break
+        return [t for t in (parse_template(i) for i in items) if t is not None]
+
+    async def sync(self) -> list[dict[str, Any]]:
+        """Refresh the local copy from Meta; templates gone from the account are dropped."""
+        async with self._lock:
+            fetched = await self.fetch()
+
+            async def job(tx: Tx) -> None:
+                now = now_ms()
+                for t in fetched:
+                    await tx.execute(
+                        "INSERT INTO templates (name, language, meta_id, category, status, parameter_format, body,"
+                        " body_params, header_text, header_params, components, synced_at) VALUES (:name, :language,"
+                        " :meta_id, :category, :status, :pf, :body, :bp, :ht, :hp, :components, :now)"
+                        " ON CONFLICT (name, language) DO UPDATE SET meta_id = excluded.meta_id,"
+                        " category = excluded.category, status = excluded.status,"
+                        " parameter_format = excluded.parameter_format, body = excluded.body,"
+                        " body_params = excluded.body_params, header_text = excluded.header_text,"
+                        " header_params = excluded.header_params, components = excluded.components,"
+                        " synced_at = excluded.synced_at",
+                        name=t["name"], language=t["language"], meta_id=t["meta_id"], category=t["category"],
+                        status=t["status"], pf=t["parameter_format"], body=t["body"],
+                        bp=json.dumps(t["body_params"]), ht=t["header_text"], hp=json.dumps(t["header_params"]),
+                        components=json.dumps(t["components"], ensure_ascii=False), now=now)
+                await tx.execute("DELETE FROM templates WHERE synced_at < :now", now=now)
+
+            await self.db.write(job)
+            self._lazy_tried = True
+        return await self.list(include_all=True)
+
+    async def list(self, include_all: bool = False) -> list[dict[str, Any]]:
+        where = "" if include_all else " WHERE status = 'APPROVED'"
+        rows = await self.db.fetch_all(_SELECT + where + " ORDER BY name, language")
+        return [template_view(r) for r in rows]
+
+    async def list_for_api(self, include_all: bool) -> list[dict[str, Any]]:
+        """The copy; the first time, if it is empty and the account is configured, sync first."""
+        if not self._lazy_tried and self.settings.whatsapp_business_account_id:
+            self._lazy_tried = True
+            if not await self.db.fetch_val("SELECT COUNT(*) FROM templates"):
+                try:
+                    await self.sync()
+                except (SendError, MissingSetting) as exc:
+                    log.warning("syncing message templates failed: %s", exc)
+        return await self.list(include_all)
+
+    # -- sending -------------------------------------------------------------------------
+    async def resolve(self, spec: Any) -> tuple[dict[str, Any], dict[str, Any], str]:
+        """(Meta's template object, the stored `data`, the filled-in body) for a send, or a
+        422 saying what is wrong, before anything is stored or sent."""
+        if not isinstance(spec, dict):
+            raise Refused(422, "template must be an object with name, language and parameters")
+        name, language = spec.get("name"), spec.get("language")
+        if not isinstance(name, str) or not name.strip():
+            raise Refused(422, "template.name is required")
+        name = name.strip()
+        if language is not None and not isinstance(language, str):
+            raise Refused(422, "template.language must be a language code such as en_US")
+        if not language:
+            langs = [r["language"] for r in await self.db.fetch_all(
+                "SELECT language FROM templates WHERE name = :n AND status = 'APPROVED' ORDER BY language", n=name)]
+            if len(langs) != 1:
+                choices = f" (one of: {', '.join(langs)})" if langs else ""
+                raise Refused(422, f"template.language is required{choices}")
+            language = langs[0]
+        language = language.strip()
+        row = await self.db.fetch_one(_SELECT + " WHERE name = :n AND language = :l", n=name, l=language)
+        if row is None:
+            raise Refused(422, f"unknown template {name!r} in language {language!r}: check the name, or refresh "
+                               "the templates (python -m server sync-templates, or POST /api/templates/sync)")
+        if row["status"] != "APPROVED":
+            raise Refused(422, f"template {name!r} ({language}) is {row['status']}, not approved: WhatsApp only "
+                               "sends approved templates")
+        body_names = json.loads(row["body_params"] or "[]")
+        header_names = json.loads(row["header_params"] or "[]")
+        named = row["parameter_format"] == "NAMED"
+        body_values = _values(spec.get("parameters"), body_names, f"template {name!r} ({language})", named)
+        header_values = _values(spec.get("headerParameters"), header_names,
+                                f"template {name!r} ({language}) header", named)
+
+        def params(names: list[str], values: list[str]) -> list[dict[str, Any]]:
+            out = []
+            for n, v in zip(names, values):
+                p: dict[str, Any] = {"type": "text", "text": v}
+                if named:
+                    p["parameter_name"] = n
+                out.append(p)
+            return out
+
+        components: list[dict[str, Any]] = []
+        if header_values:
+            components.append({"type": "header", "parameters": params(header_names, header_values)})
+        if body_values:
+            components.append({"type": "body", "parameters": params(body_names, body_values)})
+        template: dict[str, Any] = {"name": name, "language": {"code": language}}
+        if components:
+            template["components"] = components
+        data: dict[str, Any] = {"name": name, "language": language, "parameters": body_values}
+        if header_values:
+            data["headerParameters"] = header_values
+        if row["header_text"]:
+            data["header"] = fill(row["header_text"], header_names, header_values)
+        content = fill(row["body"], body_names, body_values)
+        return template, data, content
+
+    async def send(self, user: User, spec: Any, phone: str | None = None, conversation_id: int | None = None,
+                   client_id: str | None = None) -> dict[str, Any]:
+        template, data, content = await self.resolve(spec)
+        outbound = await self.store.create_outbound(user, content, phone, conversation_id, client_id,
+                                                    kind="template", data=data)
+        if outbound.duplicate:
+            return outbound.message
+        message = outbound.message
+        try:
+            wamid = await self.cloud.send_message(outbound.to, "template", template)
+        except SendError as exc:
+            log.warning("send of template message %s failed: %s (code %s)", message["id"], exc, exc.error.get("code"))
+            return await self.store.record_failed(message["id"], exc.error)
+        except Exception as exc:  # never leave the agent's message pending forever
+            log.exception("send of template message %s crashed", message["id"])
+            return await self.store.record_failed(message["id"], error_object(None, "Internal error", str(exc)))
+        log.info("sent template %s as message %s (%s)", data["name"], message["id"], wamid)
+        return await self.store.record_sent(message["id"], wamid)
+
+
+# -- HTTP ----------------------------------------------------------------------------------
+
+@authenticated
+async def list_templates(request: Request, user: User) -> Response:
+    include_all = request.query_params.get("status", "").lower() == "all"
+    return JSONResponse(await request.app.state.templates.list_for_api(include_all))
+
+
+@authenticated
+async def sync_templates(request: Request, user: User) -> Response:
+    if not user.is_admin:
+        raise Refused(403, "only admins can refresh the templates")
+    try:
+        items = await request.app.state.templates.sync()
+    except MissingSetting as exc:
+        raise Refused(503, str(exc)) from None
+    except SendError as exc:
+        raise Refused(502, f"listing the templates from WhatsApp failed: {exc}") from None
+    return JSONResponse({"synced": len(items), "templates": items})
+
+
+routes = [
+    Route("/api/templates", list_templates, methods=["GET"]),
+    Route("/api/templates/sync", sync_templates, methods=["POST"]),
+]
+
+
+# -- command line (python -m server sync-templates) ----------------------------------------
+
+def cli_sync_templates(args: Any, settings: Settings) -> int:
+    import httpx
+
+    from .store import Store
+
+    async def run() -> int:
+        db = Database(settings.database_url)
+        await db.connect()
+        try:
+            async with httpx.AsyncClient(timeout=settings.send_timeout) as client:
+                cloud = CloudAPI(client, settings.whatsapp_api_base, settings.whatsapp_access_token,
+                                 settings.whatsapp_phone_number_id, settings.send_retry_delays)
+                service = TemplateService(db, Store(db, settings.default_region), cloud, settings)
+                try:
+                    items = await service.sync()
+                except MissingSetting as exc:
+                    print(f"error: {exc}", file=sys.stderr)
+                    return 1
+                except SendError as exc:
+                    print(f"error: listing the templates from WhatsApp failed: {exc}", file=sys.stderr)
+                    return 1
+        finally:
+            await db.disconnect()
+        print(f"synced {len(items)} template(s)")
+        for t in items:
+            params = f", {t['parameterCount']} parameter(s)" if t["parameterCount"] else ""
+            print(f"  {t['name']} ({t['language']}): {t['status']}, {t['category'] or 'no category'}{params}")
+        return 0
+
+    return asyncio.run(run())

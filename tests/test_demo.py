@@ -1,0 +1,229 @@
+"""`python -m server demo` as `make demo` runs it: its own process, both servers, simulated
+customers; an agent logs in with the printed credentials, sees customers write, replies and
+sees the reply read; Ctrl+C stops everything cleanly. A second run continues the first."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from server.demo import QUIET_INVITATION, customers
+from tests.servers import eventually, free_port
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class DemoProcess:
+    """The demo in a subprocess, its output read as it comes."""
+
+    def __init__(self, cwd: Path, *args: str) -> None:
+        self.cwd = cwd
+        self.args = args
+        self.port, self.meta_port = free_port(), free_port()
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self.proc: asyncio.subprocess.Process | None = None
+        self._readers: list[asyncio.Task[None]] = []
+
+    async def start(self, wait_for_banner: bool = True) -> None:
+        env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), "LANG": "C.UTF-8",
+               # Must be ignored: the demo keeps to its own database.
+               "DATABASE_URL": f"sqlite:///{self.cwd}/not-the-demo.db"}
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "server", "demo", "--port", str(self.port), "--meta-port", str(self.meta_port),
+            *self.args, cwd=self.cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True)
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        self._readers = [asyncio.create_task(self._read(self.proc.stdout, self.out)),
+                         asyncio.create_task(self._read(self.proc.stderr, self.err))]
+        if wait_for_banner:
+            async def banner() -> bool:
+                assert self.proc is not None
+                assert self.proc.returncode is None, self.output
+                return "Press Ctrl+C to stop." in self.stdout
+
+            assert await eventually(banner, timeout=30, interval=0.05), self.output
+
+    @staticmethod
+    async def _read(stream: asyncio.StreamReader, into: list[str]) -> None:
+        while line := await stream.readline():
+            into.append(line.decode("utf-8", "replace"))
+
+    @property
+    def stdout(self) -> str:
+        return "".join(self.out)
+
+    @property
+    def output(self) -> str:
+        return "--- stdout\n" + self.stdout + "--- stderr\n" + "".join(self.err)
+
+    def credentials(self) -> tuple[str, list[tuple[str, str]]]:
+        url = re.search(r"Open\s+(http://\S+)", self.stdout)
+        logins = re.findall(r"(?:Log in as|or)\s+(\S+@\S+) / (\S+)", self.stdout)
+        assert url and logins, self.output
+        return url.group(1), logins
+
+    async def interrupt(self) -> int:
+        """Ctrl+C, then the exit code once the process and its output are done."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGINT)
+        code = await asyncio.wait_for(self.proc.wait(), 30)
+        await asyncio.gather(*self._readers)
+        return code
+
+    async def kill(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
+        for reader in self._readers:
+            reader.cancel()
+        await asyncio.gather(*self._readers, return_exceptions=True)
+
+
+async def login(http: httpx.AsyncClient, url: str, email: str, password: str) -> dict[str, str]:
+    r = await http.post(f"{url}/api/auth/login", json={"email": email, "password": password})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+async def get(http: httpx.AsyncClient, url: str, headers: dict[str, str]) -> Any:
+    r = await http.get(url, headers=headers)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def test_demo_shows_the_whole_loop_and_stops_cleanly(tmp_path: Path) -> None:
+    people = customers()
+    demo = DemoProcess(tmp_path, "--customer-interval", "0.3", "--status-delay", "0.05")
+    try:
+        await demo.start()
+        url, logins = demo.credentials()
+        assert url == f"http://127.0.0.1:{demo.port}"
+        (admin_email, admin_password), (agent_email, agent_password) = logins
+        assert admin_email == "admin@demo.local"
+        async with httpx.AsyncClient(timeout=10) as http:
+            admin = await login(http, url, admin_email, admin_password)
+            me = await get(http, f"{url}/api/me", admin)
+            assert me["isAdmin"] is True
+
+            # Seeded through the real loop: every customer has a conversation, the uninvited
+            # one is unassigned, the others belong to whoever invited them.
+            conversations = await get(http, f"{url}/api/conversations", admin)
+            by_phone = {c["phoneNumber"]: c for c in conversations}
+            assert set(by_phone) == {c.phone for c in people}, conversations
+            assert [c.name for c in people if by_phone[c.phone]["ownerId"] is None] == ["Jordan Reyes"]
+            invitations = await get(http, f"{url}/api/invitations", admin)
+            assert {i["phoneNumber"] for i in invitations} == \
+                {c.phone for c in people if c.invited_by} | {QUIET_INVITATION[1]}
+
+            # The seeded reply went out through the stand-in and was read.
+            amina = by_phone[people[0].phone]["id"]
+
+            async def seeded_reply_read() -> bool:
+                messages = await get(http, f"{url}/api/conversations/{amina}/messages", admin)
+                return any(m["direction"] == "outbound" and m["status"] == "read" for m in messages)
+
+            assert await eventually(seeded_reply_read, timeout=10), demo.output
+
+            # A simulated customer writes something new.
+            seen = max(c["lastMessage"]["id"] for c in conversations)
+
+            async def new_customer_message() -> dict[str, Any] | None:
+                for c in await get(http, f"{url}/api/conversations", admin):
+                    last = c["lastMessage"]
+                    if last and last["id"] > seen and last["direction"] == "inbound" and last["content"]:
+                        return c
+                return None
+
+            conversation = await eventually(new_customer_message, timeout=15)
+            assert conversation, demo.output
+
+            # The agent replies; the stand-in reports sent, delivered, read.
+            r = await http.post(f"{url}/api/conversations/send", headers=admin,
+                                json={"conversationId": conversation["id"], "content": "Thanks for writing!"})
+            assert r.status_code == 201, r.text
+            reply_id = r.json()["id"]
+
+            async def reply_status() -> str | None:
+                messages = await get(http, f"{url}/api/conversations/{conversation['id']}/messages", admin)
+                status = next(m["status"] for m in messages if m["id"] == reply_id)
+                return status if status == "read" else None
+
+            assert await eventually(reply_status, timeout=10) == "read", demo.output
+            r = await http.post(f"{url}/api/conversations/{conversation['id']}/read", headers=admin)
+            assert r.status_code == 200 and r.json()["unreadCount"] == 0, r.text
+
+            # The agent sees only the conversation of the customer Sam invited.
+            agent = await login(http, url, agent_email, agent_password)
+            mine = await get(http, f"{url}/api/conversations", agent)
+            assert [c["phoneNumber"] for c in mine] == [c.phone for c in people if c.invited_by == agent_email]
+
+        code = await demo.interrupt()
+    finally:
+        await demo.kill()
+    assert code == 0, demo.output
+    assert "Traceback" not in demo.output, demo.output
+    assert "Demo stopped" in demo.stdout
+    assert "writes:" in demo.output  # the simulator tells what happens
+    assert (tmp_path / "data" / "demo.db").is_file()
+    assert not (tmp_path / "not-the-demo.db").exists()
+
+    # Run again on the same directory: same accounts, nothing seeded twice.
+    again = DemoProcess(tmp_path, "--customer-interval", "60")
+    try:
+        await again.start()
+        url, logins = again.credentials()
+        async with httpx.AsyncClient(timeout=10) as http:
+            admin = await login(http, url, *logins[0])
+            conversations = await get(http, f"{url}/api/conversations", admin)
+            assert {c["phoneNumber"] for c in conversations} == {c.phone for c in people}
+            assert len(await get(http, f"{url}/api/invitations", admin)) == len(invitations)
+            messages = await get(http, f"{url}/api/conversations/{amina}/messages", admin)
+            seeded = [m for m in messages if m["direction"] == "outbound" and m["content"].startswith("Hi Amina")]
+            assert len(seeded) == 1
+        code = await again.interrupt()
+    finally:
+        await again.kill()
+    assert code == 0 and "Traceback" not in again.output, again.output
+
+
+async def test_demo_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        demo = DemoProcess(tmp_path)
+        demo.port = busy.getsockname()[1]
+        try:
+            await demo.start(wait_for_banner=False)
+            assert demo.proc is not None
+            code = await asyncio.wait_for(demo.proc.wait(), 30)
+            await asyncio.gather(*demo._readers)
+        finally:
+            await demo.kill()
+    assert code == 1, demo.output
+    err = "".join(demo.err)
+    assert f"cannot listen on 127.0.0.1:{demo.port}" in err and "--port" in err, demo.output
+    assert "Traceback" not in demo.output
+
+
+async def test_demo_help(tmp_path: Path) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "server", "demo", "--help", cwd=tmp_path,
+        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT)},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err
+    for flag in ("--port", "--meta-port", "--customer-interval", "--database-url", "--status-delay"):
+        assert flag in out.decode()
+    assert not (tmp_path / "data").exists()
