@@ -103,11 +103,14 @@ CREATE TABLE IF NOT EXISTS webhook_events (
 -- Errors Meta reports about the account or a webhook (value.errors[]), shown to admins.
 CREATE TABLE IF NOT EXISTS meta_errors (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
+    webhook_event_id BIGINT NOT NULL,
+    position INTEGER NOT NULL,
     code BIGINT,
     title TEXT,
     detail TEXT,
     raw TEXT NOT NULL,
-    created_at BIGINT NOT NULL
+    created_at BIGINT NOT NULL,
+    UNIQUE (webhook_event_id, position)
 );
 
 -- The event log behind live push and resume: ids only grow, old rows are pruned.

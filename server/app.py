@@ -76,8 +76,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.media.start()
         app.state.templates.start()
         pruner = asyncio.create_task(_prune_events(store, retention_ms), name="prune-events")
-        for name in settings.missing_for_meta():
-            log.warning("%s is not set: talking to WhatsApp needs it (see README, Settings)", name)
+        missing = settings.missing_for_meta()
+        if missing:
+            log.warning("not set: %s; talking to WhatsApp needs them (README: Settings)", ", ".join(missing))
         try:
             yield
         finally:

@@ -24,8 +24,10 @@ import random
 import secrets
 import signal
 import socket
+import struct
 import sys
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -42,10 +44,31 @@ ADMIN_EMAIL = "admin@demo.local"
 AGENT_EMAIL = "sam@demo.local"
 PHONE_NUMBER_ID = "1000000001"
 VERIFY_TOKEN = "demo-verify-token"
+WABA_ID = "2000000002"
 
 THANKS = ["Thank you! 🙏", "Perfect, thanks a lot!", "Great, see you then 👋", "Thanks, that helps!",
           "Awesome 😊", "Ok, noted. Thanks!", "Wonderful, thank you so much"]
 REACTIONS = ["👍", "❤️", "🙏", "😊"]
+
+
+@dataclass(frozen=True)
+class Photo:
+    """A line that is a picture with a caption (served by the stand-in, downloaded by the inbox)."""
+
+    caption: str
+    colours: tuple[tuple[int, int, int], ...] = ((250, 218, 221), (255, 255, 255), (214, 40, 57))
+
+    def png(self, width: int = 240, height: int = 160) -> bytes:
+        """A small striped PNG, made here so the demo ships no binary files."""
+        rows = b"".join(
+            b"\x00" + b"".join(bytes(self.colours[((x + y) // 16) % len(self.colours)]) for x in range(width))
+            for y in range(height))
+
+        def chunk(kind: bytes, data: bytes) -> bytes:
+            return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+        return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b""))
 
 
 @dataclass
@@ -54,7 +77,7 @@ class Customer:
     phone: str  # E.164
     invited_by: str | None  # email of the account that invited them; None: the unassigned inbox
     opening: list[tuple[int, str]]  # (minutes ago, text): the history seeded on the first run
-    lines: list[str]  # what they write now and then, in turn
+    lines: list[str | Photo]  # what they write now and then, in turn
     chattiness: float = 1.0
     next_line: int = field(default=0, repr=False)
 
@@ -73,7 +96,8 @@ def customers() -> list[Customer]:
         Customer("Lukas Becker", "+4915123456789", ADMIN_EMAIL,
                  [(25, "Hello, I'd like to order a birthday cake for Saturday."),
                   (24, "Something with strawberries, for about 12 people.")],
-                 ["Can you write 'Alles Gute, Mia!' on it?", "Would 3 pm on Saturday work for pick-up?",
+                 ["Can you write 'Alles Gute, Mia!' on it?", Photo("This is the kind of design Mia loves"),
+                  "Would 3 pm on Saturday work for pick-up?",
                   "How much would a second, smaller cake be?", "Do you have candles too? 🎂"]),
         Customer("Ngozi Okafor", "+2348031234567", AGENT_EMAIL,
                  [(15, "Good morning! Is your office catering menu still available?")],
@@ -104,6 +128,8 @@ class DemoFailed(Exception):
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.description = ("The inbox, a stand-in for Meta's Cloud API wired to it, and simulated customers, in one "
+                     "process on a database of its own; no Meta account needed. Ctrl+C stops it.")
     p.add_argument("--host", default="127.0.0.1", help="where the inbox listens (default: %(default)s)")
     p.add_argument("--port", type=int, default=8000, help="the inbox's port (default: %(default)s)")
     p.add_argument("--meta-port", type=int, default=8100,
@@ -165,7 +191,10 @@ class Demo:
         self.meta_url = f"http://127.0.0.1:{args.meta_port}"
         app_secret, access_token = secrets.token_hex(16), secrets.token_urlsafe(24)
         extra: dict[str, Any] = {}
-        if "media_dir" in {f.name for f in dataclasses.fields(Settings)}:
+        known = {f.name for f in dataclasses.fields(Settings)}
+        if "whatsapp_business_account_id" in known:  # templates, listed by the stand-in
+            extra["whatsapp_business_account_id"] = WABA_ID
+        if "media_dir" in known:
             # Next to the demo database: nothing of the demo lands in the real inbox's files.
             db_file = sqlite_path(args.database_url)
             extra["media_dir"] = str(Path(db_file).parent / "demo-media" if db_file else Path("data/demo-media"))
@@ -182,7 +211,7 @@ class Demo:
         )
         loopback = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
         self.meta = FakeMeta(f"http://{loopback}:{args.port}/webhook", app_secret, access_token=access_token,
-                             phone_number_id=PHONE_NUMBER_ID, status_delay=args.status_delay)
+                             phone_number_id=PHONE_NUMBER_ID, waba_id=WABA_ID, status_delay=args.status_delay)
         self.app = create_app(self.settings)
 
         class DemoInbox(_NoSignals, InboxServer):
@@ -219,8 +248,9 @@ class Demo:
             stopped.cancel()
             await self._shutdown()
         if code == 0:
-            print("\nDemo stopped. `make demo` continues where it left off; delete "
-                  f"{self._db_file() or 'the demo database'} to start over.", flush=True)
+            db_file = self._db_file()
+            files = f"rm -rf {db_file}* {self._media_dir()}" if db_file else "drop the demo database"
+            print(f"\nDemo stopped. `make demo` continues where it left off; to start over: {files}", flush=True)
         return code
 
     def _install_signal_handlers(self) -> None:
@@ -239,7 +269,8 @@ class Demo:
                 signal.signal(sig, lambda *_: loop.call_soon_threadsafe(on_signal))
 
     async def _body(self) -> None:
-        meta_socket = _bind("127.0.0.1", self.args.meta_port, "The Meta stand-in", "--meta-port")
+        meta_socket = _bind("127.0.0.1", self.args.meta_port, "The Meta stand-in",
+                            "--meta-port (make demo META_PORT=…)")
         try:
             inbox_socket = _bind(self.args.host, self.args.port, "The inbox", "--port (make demo PORT=…)")
         except DemoFailed:
@@ -330,6 +361,10 @@ class Demo:
         await outbox.mark_read(admin, amina)
         await outbox.send_text(admin, SEED_REPLY, conversation_id=amina)
 
+    def _media_dir(self) -> str:
+        media_dir = str(getattr(self.settings, "media_dir", "data/demo-media"))
+        return media_dir[2:] if media_dir.startswith("./") else media_dir
+
     def _db_file(self) -> str | None:
         path = sqlite_path(self.settings.database_url)
         return path[2:] if path and path.startswith("./") else path
@@ -350,7 +385,7 @@ class Demo:
             "",
             f"Customers write every {interval * 0.5:g}-{interval * 1.5:g} s. Reply in the dashboard and watch"
             " the ticks: sent, delivered, read.",
-            f"Meta stand-in: {self.meta_url} (signed webhooks both ways). "
+            f"Meta stand-in: {self.meta_url} (replies go to it, signed webhooks come back). "
             f"Database: {self.settings.database_url}",
             "Press Ctrl+C to stop.",
             "",
@@ -409,9 +444,12 @@ class Simulator:
                 await self.write(customer, self.rng.choice(THANKS))
             return
         customer = self.rng.choices(self.people, weights=[c.chattiness for c in self.people])[0]
-        text = customer.lines[customer.next_line % len(customer.lines)]
+        line = customer.lines[customer.next_line % len(customer.lines)]
         customer.next_line += 1
-        await self.write(customer, text)
+        if isinstance(line, Photo):
+            await self.send_photo(customer, line)
+        else:
+            await self.write(customer, line)
 
     async def _last_reply(self, customer: Customer) -> str | None:
         return await self.db.fetch_val(
@@ -422,6 +460,16 @@ class Simulator:
     async def write(self, customer: Customer, text: str) -> None:
         log.info("%s (%s) writes: %s", customer.name, customer.phone, text)
         await self._post(customer, {"text": text})
+
+    async def send_photo(self, customer: Customer, photo: Photo) -> None:
+        register = getattr(self.meta, "register_media", None)
+        if register is None:  # a stand-in without media: the caption alone
+            await self.write(customer, photo.caption)
+            return
+        log.info("%s (%s) sends a photo: %s", customer.name, customer.phone, photo.caption)
+        media_id = register(photo.png(), "image/png", "design.png")
+        await self._post(customer, {"type": "image",
+                                    "image": {"id": media_id, "mime_type": "image/png", "caption": photo.caption}})
 
     async def react(self, customer: Customer, wamid: str, emoji: str) -> None:
         log.info("%s (%s) reacts %s to your reply", customer.name, customer.phone, emoji)

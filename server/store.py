@@ -269,10 +269,13 @@ class Store:
         for status in parsed.statuses:
             await self.apply_status(tx, status.wamid, status.status, status.timestamp_ms, status.error)
             counts["statuses"] += 1
-        for err in parsed.errors:
+        for position, err in enumerate(parsed.errors):
             details = err.get("error_data", {}).get("details") if isinstance(err.get("error_data"), dict) else None
+            # Keyed by where it came from, so replaying the webhook adds nothing.
             await tx.execute(
-                "INSERT INTO meta_errors (code, title, detail, raw, created_at) VALUES (:c, :t, :d, :r, :at)",
+                "INSERT INTO meta_errors (webhook_event_id, position, code, title, detail, raw, created_at)"
+                " VALUES (:ev, :pos, :c, :t, :d, :r, :at) ON CONFLICT (webhook_event_id, position) DO NOTHING",
+                ev=result.event_id, pos=position,
                 c=err.get("code") if isinstance(err.get("code"), int) else None,
                 t=str(err.get("title") or err.get("message") or ""), d=details, r=_dump(err), at=now_ms(),
             )

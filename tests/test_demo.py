@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import re
 import signal
 import socket
@@ -16,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from server.demo import QUIET_INVITATION, customers
-from tests.servers import eventually, free_port
+from server.demo import QUIET_INVITATION, THANKS, Photo, Simulator, customers
+from tests.servers import database_url, eventually, free_port, stack
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -227,3 +228,41 @@ async def test_demo_help(tmp_path: Path) -> None:
     for flag in ("--port", "--meta-port", "--customer-interval", "--database-url", "--status-delay"):
         assert flag in out.decode()
     assert not (tmp_path / "data").exists()
+
+
+class MiddleRandom(random.Random):
+    """Every coin lands in the middle: a customer who is owed an answer writes one (no reaction)."""
+
+    def random(self) -> float:
+        return 0.5
+
+
+async def test_simulated_customers_send_photos_and_answer_replies(tmp_path: Path) -> None:
+    async with database_url("sqlite", tmp_path) as url, \
+            stack(url, media_dir=str(tmp_path / "media"), default_region="") as s:
+        people = customers()
+        lukas = people[1]
+        simulator = Simulator(s.meta, s.app.state.db, people, 1.0, rng=MiddleRandom())
+        admin = await s.user(admin=True)
+
+        await simulator.send_photo(lukas, Photo("the design"))
+
+        async def photo() -> dict[str, Any] | None:
+            conversation = await admin.conversation_with(lukas.phone)
+            if conversation is None:
+                return None
+            last = (await admin.messages(conversation["id"]))[-1]
+            return last if last["type"] == "image" and last["media"].get("status") == "ready" else None
+
+        image = await eventually(photo)
+        assert image and image["content"] == "the design", image
+        r = await s.http.get(f"{s.base_url}/api/media/{image['media']['id']}", headers=admin.headers)
+        assert r.status_code == 200 and r.content == Photo("the design").png()
+
+        # The agent replies; at the next tick that customer answers before anyone else writes.
+        r = await admin.send(conversationId=image["conversationId"], content="Lovely, we can do that!")
+        assert r.status_code == 201, r.text
+        await simulator.tick()
+        last = (await admin.messages(image["conversationId"]))[-1]
+        assert last["direction"] == "inbound" and last["content"] in THANKS, last
+        assert simulator.owed == []

@@ -17,9 +17,13 @@ import pytest
 from websockets.asyncio.client import connect
 
 from server.signature import sign
+from tests.conftest import DATABASES
 from tests.servers import APP_SECRET, REDIS_URL, database_url, free_port, new_phone
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
+pytestmark = [
+    pytest.mark.asyncio(loop_scope="session"),
+    pytest.mark.skipif("postgresql" not in DATABASES, reason="needs PostgreSQL (TEST_DATABASES leaves it out)"),
+]
 
 
 def _env(db_url: str, broadcast_url: str) -> dict[str, str]:

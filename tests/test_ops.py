@@ -186,6 +186,8 @@ async def test_replay_webhooks_is_idempotent(kind: str, tmp_path: Path) -> None:
         await s.customer_writes(phones[1].lstrip("+"), "second", name="Second")
         await s.http.post(f"{s.meta_url}/simulate/inbound", json={
             "from": phones[0].lstrip("+"), "type": "reaction", "reaction": {"message_id": wamid, "emoji": "👍"}})
+        await s.meta_post("/simulate/webhook", {"messaging_product": "whatsapp", "errors": [
+            {"code": 131008, "title": "Required parameter is missing", "error_data": {"details": "x"}}]})
         r = await agent.send(phoneNumber=phones[1], content="a reply")
         assert r.status_code == 201, r.text
 
@@ -199,9 +201,11 @@ async def test_replay_webhooks_is_idempotent(kind: str, tmp_path: Path) -> None:
         async def snapshot() -> tuple[object, ...]:
             return (await db.fetch_all("SELECT id, wamid, status, content FROM messages ORDER BY id"),
                     await db.fetch_all("SELECT id, unread_count, last_message_id FROM conversations ORDER BY id"),
-                    await db.fetch_all("SELECT message_wamid, reactor, emoji FROM reactions ORDER BY message_wamid"))
+                    await db.fetch_all("SELECT message_wamid, reactor, emoji FROM reactions ORDER BY message_wamid"),
+                    await db.fetch_all("SELECT id, code, title FROM meta_errors ORDER BY id"))
 
         before = await snapshot()
+        assert [e["code"] for e in before[3]] == [131008]
         events = await db.fetch_val("SELECT COUNT(*) FROM webhook_events")
         last = await db.fetch_val("SELECT MAX(id) FROM webhook_events")
 
@@ -222,3 +226,20 @@ async def test_replay_webhooks_is_idempotent(kind: str, tmp_path: Path) -> None:
         assert "replayed 0 webhook event(s)" in await cli()  # nothing unprocessed: nothing to do
         assert await snapshot() == before
         assert await db.fetch_val("SELECT COUNT(*) FROM webhook_events") == events
+
+
+async def test_readme_covers_every_setting_and_command() -> None:
+    from dataclasses import fields
+
+    from server.__main__ import build_parser
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for f in fields(Settings):
+        assert f"| `{f.name.upper()}` |" in readme, f"README.md, Settings: no row for {f.name.upper()}"
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    for command in commands:
+        assert f"| `{command}" in readme, f"README.md, Run it: no row for the {command} command"
+    assert readme.index("## Try it in five minutes") < readme.index("## Connect your WhatsApp number") \
+        < readme.index("## Settings")
+    assert "<!-- live-updates -->" in readme and "![The WhatsApp Chat tab](docs/chat-tab.png)" in readme
