@@ -18,6 +18,7 @@ import json
 import os
 import random
 import re
+import select
 import shutil
 import signal
 import socket
@@ -41,9 +42,9 @@ PASSWORD = "bench-password-123"
 FULL = dict(ingest_warmup=1.0, ingest_seconds=10.0, ingest_conns=64, ws_clients=1000, push_rate=10.0,
             push_seconds=20.0, poll_interval=3.0, poll_seconds_100=15.0, poll_seconds_1000=30.0,
             large_conversations=100_000, large_messages=2_000_000, query_samples=200, query_budget_s=30.0)
-QUICK = dict(FULL, ingest_warmup=0.5, ingest_seconds=2.0, push_seconds=4.0, poll_seconds_100=4.5,
-             poll_seconds_1000=4.5, large_conversations=10_000, large_messages=200_000, query_samples=40,
-             query_budget_s=3.0)
+QUICK = dict(FULL, ingest_warmup=0.5, ingest_seconds=2.0, push_seconds=4.0, poll_seconds_100=3.5,
+             poll_seconds_1000=3.5, large_conversations=10_000, large_messages=200_000, query_samples=40,
+             query_budget_s=2.0)
 TARGETS = {"ingest_ratio": 0.5, "push_p99_ms": 100.0, "query_p95_ms": 20.0, "rss_1000_ws_mb": 100.0}
 
 
@@ -234,11 +235,15 @@ class Background:
     def ready(self, timeout: float) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            readable, _, _ = select.select([self.proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
+            if not readable:
+                break
             line = self.proc.stdout.readline().decode()  # the load prints nothing else on stdout
             if line.startswith("READY"):
                 return line.strip()
             if not line and self.proc.poll() is not None:
                 break
+        self.procs.stop(self.proc)
         raise RuntimeError(f"{self.name} never got ready:\n{self.procs.tail(self.proc)}")
 
     def finish(self, timeout: float, tell: bool = True) -> dict[str, Any]:
@@ -315,7 +320,8 @@ def delays(sent: dict[int, float], receipts: dict[str, list[float]]) -> tuple[li
 async def api_get(port: int, token: str, path: str) -> Any:
     conn = Conn(port)
     try:
-        status, body = await conn.request("GET", path, headers=[("Authorization", f"Bearer {token}")])
+        status, body = await asyncio.wait_for(
+            conn.request("GET", path, headers=[("Authorization", f"Bearer {token}")]), 30)
     finally:
         await conn.close()
     if status != 200:
@@ -374,7 +380,7 @@ def live_phases(cfg: dict[str, Any], procs: Procs, dbs: Databases, meta_port: in
             bg = Background(procs, "poll", ["--port", str(inbox.port), "--token", token, "--conversation", str(conv),
                                             "--after", str(after), "--clients", str(clients),
                                             "--interval", str(cfg["poll_interval"]),
-                                            "--duration", str(seconds + cfg["poll_interval"] + 0.5)], name)
+                                            "--duration", str(seconds + 2 * cfg["poll_interval"] + 1.0)], name)
             bg.ready(60)
             time.sleep(cfg["poll_interval"])  # every poller has begun: steady state from here
             cpu = CpuMeter(pid)
@@ -470,8 +476,9 @@ async def measure_queries(port: int, queries: dict[str, Any], samples: int, budg
             for i in range(samples + 3):
                 method, path, token = make(i)
                 t0 = time.monotonic()
-                status, _ = await conn.request(method, path, b"" if method == "GET" else b"{}",
-                                               headers=[("Authorization", f"Bearer {token}")])
+                status, _ = await asyncio.wait_for(conn.request(
+                    method, path, b"" if method == "GET" else b"{}",
+                    headers=[("Authorization", f"Bearer {token}")]), 120)
                 elapsed = time.monotonic() - t0
                 statuses[status] = statuses.get(status, 0) + 1
                 if i >= 3:

@@ -242,4 +242,6 @@ async def test_readme_covers_every_setting_and_command() -> None:
         assert f"| `{command}" in readme, f"README.md, Run it: no row for the {command} command"
     assert readme.index("## Try it in five minutes") < readme.index("## Connect your WhatsApp number") \
         < readme.index("## Settings")
-    assert "<!-- live-updates -->" in readme and "![The WhatsApp Chat tab](docs/chat-tab.png)" in readme
+    live = readme[readme.index("## Live updates"):readme.index("## Screenshot")]
+    assert "?since=" in live and "BROADCAST_URL" in live and "resync" in live
+    assert "![The WhatsApp Chat tab](docs/chat-tab.png)" in readme and (ROOT / "docs/chat-tab.png").is_file()
