@@ -165,3 +165,29 @@ CREATE TABLE IF NOT EXISTS templates (
     synced_at BIGINT NOT NULL,
     PRIMARY KEY (name, language)
 );
+
+-- Searching message text needs a text index, and each database has its own kind. Statements
+-- after a "-- dialect: NAME" line run only on that database (until "-- dialect: all").
+-- dialect: sqlite
+-- Trigram indexes answer substring searches; triggers keep them in step with their tables,
+-- and db.py fills in rows stored before the indexes existed.
+CREATE VIRTUAL TABLE IF NOT EXISTS messages_search USING fts5(content, tokenize = 'trigram');
+CREATE TRIGGER IF NOT EXISTS messages_search_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO messages_search (rowid, content) VALUES (new.id, new.content);
+END;
+CREATE TRIGGER IF NOT EXISTS messages_search_update AFTER UPDATE OF content ON messages BEGIN
+    UPDATE messages_search SET content = new.content WHERE rowid = new.id;
+END;
+CREATE VIRTUAL TABLE IF NOT EXISTS conversations_search USING fts5(name, phone, tokenize = 'trigram');
+CREATE TRIGGER IF NOT EXISTS conversations_search_insert AFTER INSERT ON conversations BEGIN
+    INSERT INTO conversations_search (rowid, name, phone) VALUES (new.id, new.contact_name, new.phone_number);
+END;
+CREATE TRIGGER IF NOT EXISTS conversations_search_update AFTER UPDATE OF contact_name, phone_number ON conversations BEGIN
+    UPDATE conversations_search SET name = new.contact_name, phone = new.phone_number WHERE rowid = new.id;
+END;
+-- dialect: postgresql
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+CREATE INDEX IF NOT EXISTS messages_content_trgm ON messages USING gin (lower(content) gin_trgm_ops);
+CREATE INDEX IF NOT EXISTS conversations_name_trgm ON conversations USING gin (lower(contact_name) gin_trgm_ops);
+CREATE INDEX IF NOT EXISTS conversations_phone_trgm ON conversations USING gin (phone_number gin_trgm_ops);
+-- dialect: all
