@@ -11,13 +11,15 @@ import sys
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
+import httpx
 import uvicorn
 
 from . import demo, logs, media, templates
 from .auth import hash_password, new_token
 from .db import Database
-from .settings import Settings
+from .settings import MissingSetting, Settings
 from .store import Refused, Store
+from .whatsapp import CloudAPI, SendError
 
 log = logging.getLogger("server")
 
@@ -56,6 +58,16 @@ def with_store(settings: Settings, work: Callable[[Store], Awaitable[int]]) -> i
             await db.disconnect()
 
     return asyncio.run(run())
+
+
+def with_cloud(settings: Settings, work: Callable[[Store, CloudAPI], Awaitable[int]]) -> int:
+    """`with_store`, plus a Cloud API client, for commands that talk to Meta."""
+
+    async def work_with_client(store: Store) -> int:
+        async with httpx.AsyncClient(timeout=settings.send_timeout) as client:
+            return await work(store, CloudAPI.from_settings(client, settings))
+
+    return with_store(settings, work_with_client)
 
 
 # Where each setting that talking to Meta needs is found, for the first-start message.
@@ -190,6 +202,45 @@ def cmd_replay_webhooks(args: argparse.Namespace, settings: Settings) -> int:
     return with_store(settings, work)
 
 
+def cmd_download_media(args: argparse.Namespace, settings: Settings) -> int:
+    """Download pending inbound media now (and queue media of messages stored before
+    downloads existed). Exit status 1 if some file could still not be downloaded."""
+    if not settings.whatsapp_access_token:
+        print("error: WHATSAPP_ACCESS_TOKEN is not set: downloading media needs it", file=sys.stderr)
+        return 1
+
+    async def work(store: Store, cloud: CloudAPI) -> int:
+        service = media.MediaService(store.db, store, cloud, settings)
+        queued = await service.backfill()
+        if queued:
+            print(f"queued {queued} file(s) of older messages")
+        counts = await service.download_now(retry_failed=args.retry_failed)
+        print(f"tried {counts['tried']} file(s): {counts['ready']} downloaded, {counts['pending']} to retry later, "
+              f"{counts['unavailable']} unavailable")
+        return 0 if counts["tried"] == counts["ready"] else 1
+
+    return with_cloud(settings, work)
+
+
+def cmd_sync_templates(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(store: Store, cloud: CloudAPI) -> int:
+        try:
+            items = await templates.TemplateService(store.db, store, cloud, settings).sync()
+        except MissingSetting as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        except SendError as exc:
+            print(f"error: listing the templates from WhatsApp failed: {exc}", file=sys.stderr)
+            return 1
+        print(f"synced {len(items)} template(s)")
+        for t in items:
+            params = f", {t['parameterCount']} parameter(s)" if t["parameterCount"] else ""
+            print(f"  {t['name']} ({t['language']}): {t['status']}, {t['category'] or 'no category'}{params}")
+        return 0
+
+    return with_cloud(settings, work)
+
+
 def cmd_fake_meta(args: argparse.Namespace, settings: Settings) -> int:
     from .fake_meta import serve
 
@@ -245,11 +296,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Media downloads and templates live in server/media.py and server/templates.py.
     p = sub.add_parser("download-media", help="download pending inbound media now (retries by hand)")
-    media.add_cli_arguments(p)
-    p.set_defaults(func=media.cli_download_media)
+    p.add_argument("--retry-failed", action="store_true",
+                   help="also retry files marked unavailable (with a fresh set of attempts)")
+    p.set_defaults(func=cmd_download_media)
 
     p = sub.add_parser("sync-templates", help="refresh the local copy of the account's message templates")
-    p.set_defaults(func=templates.cli_sync_templates)
+    p.set_defaults(func=cmd_sync_templates)
 
     p = sub.add_parser("demo", help="try it without a Meta account: inbox, Meta stand-in, simulated customers")
     demo.add_arguments(p)

@@ -66,8 +66,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # clock forever: it fails with a reason, and the agent can send it again.
         await store.fail_abandoned_sends(now_ms() - ABANDONED_AFTER_MS)
         client = httpx.AsyncClient(timeout=settings.send_timeout)
-        cloud = CloudAPI(client, settings.whatsapp_api_base, settings.whatsapp_access_token,
-                         settings.whatsapp_phone_number_id, settings.send_retry_delays)
+        cloud = CloudAPI.from_settings(client, settings)
         app.state.db, app.state.store, app.state.hub = db, store, hub
         app.state.outbox = Outbox(store, cloud)
         # Inbound media downloads and the template copy run in the background (media.py, templates.py).

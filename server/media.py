@@ -24,7 +24,6 @@ import logging
 import mimetypes
 import os
 import re
-import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -647,42 +646,3 @@ async def serve_media(request: Request) -> Response:
 
 
 routes = [Route("/api/media/{id}", serve_media, methods=["GET"])]
-
-
-
-# -- command line (python -m server download-media) ---------------------------------------
-
-def add_cli_arguments(parser: Any) -> None:
-    parser.add_argument("--retry-failed", action="store_true",
-                        help="also retry files marked unavailable (with a fresh set of attempts)")
-
-
-def cli_download_media(args: Any, settings: Settings) -> int:
-    """Download pending inbound media now (and queue media of messages stored before
-    downloads existed). Exit status 1 if some file could still not be downloaded."""
-    import httpx
-
-    from .store import Store
-
-    async def run() -> int:
-        if not settings.whatsapp_access_token:
-            print("error: WHATSAPP_ACCESS_TOKEN is not set: downloading media needs it", file=sys.stderr)
-            return 1
-        db = Database(settings.database_url)
-        await db.connect()
-        try:
-            async with httpx.AsyncClient(timeout=settings.send_timeout) as client:
-                cloud = CloudAPI(client, settings.whatsapp_api_base, settings.whatsapp_access_token,
-                                 settings.whatsapp_phone_number_id, settings.send_retry_delays)
-                service = MediaService(db, Store(db, settings.default_region), cloud, settings)
-                queued = await service.backfill()
-                if queued:
-                    print(f"queued {queued} file(s) of older messages")
-                counts = await service.download_now(retry_failed=args.retry_failed)
-        finally:
-            await db.disconnect()
-        print(f"tried {counts['tried']} file(s): {counts['ready']} downloaded, {counts['pending']} to retry later, "
-              f"{counts['unavailable']} unavailable")
-        return 0 if counts["tried"] == counts["ready"] else 1
-
-    return asyncio.run(run())

@@ -14,7 +14,6 @@ import contextlib
 import json
 import logging
 import re
-import sys
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -362,37 +361,3 @@ routes = [
     Route("/api/templates", list_templates, methods=["GET"]),
     Route("/api/templates/sync", sync_templates, methods=["POST"]),
 ]
-
-
-# -- command line (python -m server sync-templates) ----------------------------------------
-
-def cli_sync_templates(args: Any, settings: Settings) -> int:
-    import httpx
-
-    from .store import Store
-
-    async def run() -> int:
-        db = Database(settings.database_url)
-        await db.connect()
-        try:
-            async with httpx.AsyncClient(timeout=settings.send_timeout) as client:
-                cloud = CloudAPI(client, settings.whatsapp_api_base, settings.whatsapp_access_token,
-                                 settings.whatsapp_phone_number_id, settings.send_retry_delays)
-                service = TemplateService(db, Store(db, settings.default_region), cloud, settings)
-                try:
-                    items = await service.sync()
-                except MissingSetting as exc:
-                    print(f"error: {exc}", file=sys.stderr)
-                    return 1
-                except SendError as exc:
-                    print(f"error: listing the templates from WhatsApp failed: {exc}", file=sys.stderr)
-                    return 1
-        finally:
-            await db.disconnect()
-        print(f"synced {len(items)} template(s)")
-        for t in items:
-            params = f", {t['parameterCount']} parameter(s)" if t["parameterCount"] else ""
-            print(f"  {t['name']} ({t['language']}): {t['status']}, {t['category'] or 'no category'}{params}")
-        return 0
-
-    return asyncio.run(run())

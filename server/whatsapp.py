@@ -8,9 +8,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import httpx
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +100,11 @@ class CloudAPI:
         self._token = access_token
         self._phone_number_id = phone_number_id
         self._retry_delays = retry_delays
+
+    @classmethod
+    def from_settings(cls, client: httpx.AsyncClient, settings: "Settings") -> "CloudAPI":
+        return cls(client, settings.whatsapp_api_base, settings.whatsapp_access_token,
+                   settings.whatsapp_phone_number_id, settings.send_retry_delays)
 
     @property
     def configured(self) -> bool:
