@@ -368,8 +368,10 @@ class Database:
     async def _prepare(self, conn: databases.core.Connection) -> None:
         if self.dialect == "sqlite":
             # WAL persists in the file; synchronous is per connection and only this one writes.
+            # FULL: a webhook is acknowledged only once its commit is on disk, so not even a
+            # power cut loses it (batched commits share the sync).
             await conn.execute("PRAGMA journal_mode=WAL")
-            await conn.execute("PRAGMA synchronous=NORMAL")
+            await conn.execute("PRAGMA synchronous=FULL")
             await conn.execute("PRAGMA foreign_keys=ON")
         async with conn.transaction():
             if self.dialect == "postgresql":
