@@ -37,7 +37,7 @@ from starlette.routing import Route
 
 from .auth import User, user_for_token
 from .db import Database, Tx, now_ms
-from .whatsapp import CloudAPI, SendError, error_object
+from .whatsapp import CloudAPI, SendError
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -553,25 +553,18 @@ class MediaService:
         content = caption or (name if kind == "document" else "")
         outbound = await self.store.create_outbound(user, content, phone, conversation_id, client_id, kind=kind,
                                                     media=media, after_insert=record_file)
-        if outbound.duplicate:
-            return outbound.message
-        message = outbound.message
-        try:
-            uploaded = await self.cloud.upload_media(data, mime, name)
-            body: dict[str, Any] = {"id": uploaded}
+
+        from .outbox import deliver  # here: store.py imports this module, and outbox imports store
+
+        async def upload_and_send(to: str) -> str:
+            body: dict[str, Any] = {"id": await self.cloud.upload_media(data, mime, name)}
             if caption:
                 body["caption"] = caption
             if kind == "document":
                 body["filename"] = name
-            wamid = await self.cloud.send_message(outbound.to, kind, body)
-        except SendError as exc:
-            log.warning("send of %s message %s failed: %s", kind, message["id"], exc)
-            return await self.store.record_failed(message["id"], exc.error)
-        except Exception as exc:  # never leave the agent's message pending forever
-            log.exception("send of %s message %s crashed", kind, message["id"])
-            return await self.store.record_failed(message["id"], error_object(None, "Internal error", str(exc)))
-        log.info("sent %s message %s as %s (media %s)", kind, message["id"], wamid, uploaded)
-        return await self.store.record_sent(message["id"], wamid)
+            return await self.cloud.send_message(to, kind, body)
+
+        return await deliver(self.store, outbound, upload_and_send)
 
 
 # -- serving files -------------------------------------------------------------------------

@@ -25,9 +25,10 @@ from . import queries
 from .api import authenticated
 from .auth import User
 from .db import Database, Tx, now_ms
+from .outbox import deliver
 from .settings import MissingSetting
 from .store import Refused
-from .whatsapp import CloudAPI, SendError, error_object
+from .whatsapp import CloudAPI, SendError
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -321,19 +322,7 @@ class TemplateService:
         template, data, content = await self.resolve(spec)
         outbound = await self.store.create_outbound(user, content, phone, conversation_id, client_id,
                                                     kind="template", data=data)
-        if outbound.duplicate:
-            return outbound.message
-        message = outbound.message
-        try:
-            wamid = await self.cloud.send_message(outbound.to, "template", template)
-        except SendError as exc:
-            log.warning("send of template message %s failed: %s (code %s)", message["id"], exc, exc.error.get("code"))
-            return await self.store.record_failed(message["id"], exc.error)
-        except Exception as exc:  # never leave the agent's message pending forever
-            log.exception("send of template message %s crashed", message["id"])
-            return await self.store.record_failed(message["id"], error_object(None, "Internal error", str(exc)))
-        log.info("sent template %s as message %s (%s)", data["name"], message["id"], wamid)
-        return await self.store.record_sent(message["id"], wamid)
+        return await deliver(self.store, outbound, lambda to: self.cloud.send_message(to, "template", template))
 
 
 # -- HTTP ----------------------------------------------------------------------------------
