@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test demo bench install clean chromium
+.PHONY: run test check format demo bench install clean chromium
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,15 @@ chromium:
 	@command -v chromium >/dev/null || { if [ "$$(id -u)" = 0 ]; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	  else echo "hint: the browser tests need Chromium: sudo apt-get install chromium (skipped without it)"; fi; }
+
+# Lint and formatting (ruff); `make format` rewrites what `make check` would refuse.
+check: $(STAMP)
+	$(VENV)/bin/ruff check server tests bench
+	$(VENV)/bin/ruff format --check server tests bench
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix server tests bench
+	$(VENV)/bin/ruff format server tests bench
 
 test: $(STAMP) chromium
 	$(PY) -m pytest $(PYTEST_ARGS)

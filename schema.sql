@@ -2,6 +2,9 @@
 -- Portable SQL only. The one dialect difference, the auto-increment key, is written the
 -- SQLite way (INTEGER PRIMARY KEY AUTOINCREMENT) and translated for PostgreSQL by db.py.
 -- Times are milliseconds since the Unix epoch (UTC). JSON columns hold text.
+-- A column added to an existing table is written as its own `ALTER TABLE t ADD COLUMN c …;`
+-- after the table (never inside CREATE TABLE): db.py skips it where the column exists, so
+-- old databases gain it and new ones get it once.
 
 CREATE TABLE IF NOT EXISTS users (
     id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -32,19 +32,26 @@ async def cloud_messages(request: Request) -> Response:
     body = await request.json()
     if body.get("status") == "read":
         return JSONResponse({"success": True})
-    return JSONResponse({"messaging_product": "whatsapp", "contacts": [{"input": body.get("to"), "wa_id": body.get("to")}],
-                         "messages": [{"id": f"wamid.benchstub{next(_ids)}"}]})
+    return JSONResponse(
+        {
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": body.get("to"), "wa_id": body.get("to")}],
+            "messages": [{"id": f"wamid.benchstub{next(_ids)}"}],
+        }
+    )
 
 
 async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-app = Starlette(routes=[
-    Route("/webhook", webhook, methods=["POST"]),
-    Route("/healthz", healthz),
-    Route("/{version}/{phone_id}/messages", cloud_messages, methods=["POST"]),
-])
+app = Starlette(
+    routes=[
+        Route("/webhook", webhook, methods=["POST"]),
+        Route("/healthz", healthz),
+        Route("/{version}/{phone_id}/messages", cloud_messages, methods=["POST"]),
+    ]
+)
 
 
 def main() -> None:

@@ -12,7 +12,8 @@ import json
 import os
 import resource
 import time
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from server.signature import sign
 
@@ -41,6 +42,7 @@ def run_async(coro: Any) -> Any:
 
 
 # -- HTTP -----------------------------------------------------------------------------------
+
 
 class HTTPError(Exception):
     pass
@@ -93,18 +95,20 @@ class Conn:
         if i < 0:
             raise HTTPError("response without Content-Length")
         j = lower.find(b"\r\n", i + 2)
-        length = int(lower[i + 17:j])
+        length = int(lower[i + 17 : j])
         body = await self.reader.readexactly(length) if length else b""
         if b"\r\nconnection: close" in lower:
             await self.close()
         return status, body
 
-    async def request(self, method: str, path: str, body: bytes = b"",
-                      headers: Iterable[tuple[str, str]] = ()) -> tuple[int, bytes]:
+    async def request(
+        self, method: str, path: str, body: bytes = b"", headers: Iterable[tuple[str, str]] = ()
+    ) -> tuple[int, bytes]:
         return await self.send_raw(self.build(method, path, body, headers))
 
 
 # -- webhook bodies -------------------------------------------------------------------------
+
 
 def wa_id(n: int) -> str:
     """A valid Tanzanian mobile as Meta's wa_id (digits, no plus)."""
@@ -121,31 +125,37 @@ def webhook_body(messages: list[tuple[str, str, str, str]], now: float | None = 
             contacts.append({"profile": {"name": name}, "wa_id": w})
     body = {
         "object": "whatsapp_business_account",
-        "entry": [{
-            "id": "100000000000001",
-            "changes": [{
-                "field": "messages",
-                "value": {
-                    "messaging_product": "whatsapp",
-                    "metadata": {"display_phone_number": "15550000001", "phone_number_id": PHONE_NUMBER_ID},
-                    "contacts": contacts,
-                    "messages": [
-                        {"from": w, "id": wamid, "timestamp": ts, "type": "text", "text": {"body": text}}
-                        for wamid, w, _, text in messages
-                    ],
-                },
-            }],
-        }],
+        "entry": [
+            {
+                "id": "100000000000001",
+                "changes": [
+                    {
+                        "field": "messages",
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {"display_phone_number": "15550000001", "phone_number_id": PHONE_NUMBER_ID},
+                            "contacts": contacts,
+                            "messages": [
+                                {"from": w, "id": wamid, "timestamp": ts, "type": "text", "text": {"body": text}}
+                                for wamid, w, _, text in messages
+                            ],
+                        },
+                    }
+                ],
+            }
+        ],
     }
     return json.dumps(body, separators=(",", ":")).encode()
 
 
 def webhook_request(conn: Conn, body: bytes, secret: str = APP_SECRET, path: str = "/webhook") -> bytes:
-    return conn.build("POST", path, body, [("Content-Type", "application/json"),
-                                           ("X-Hub-Signature-256", sign(secret, body))])
+    return conn.build(
+        "POST", path, body, [("Content-Type", "application/json"), ("X-Hub-Signature-256", sign(secret, body))]
+    )
 
 
 # -- figures --------------------------------------------------------------------------------
+
 
 def percentile(values: list[float], p: float) -> float | None:
     """Nearest-rank percentile of unsorted values (p in 0..100)."""

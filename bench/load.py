@@ -32,6 +32,7 @@ async def stdin_line() -> None:
 
 # -- ingest ---------------------------------------------------------------------------------
 
+
 async def ingest(args: argparse.Namespace) -> dict[str, Any]:
     """`conns` keep-alive connections post signed webhooks back to back."""
     counter = 0
@@ -55,8 +56,14 @@ async def ingest(args: argparse.Namespace) -> dict[str, Any]:
                 for _ in range(args.batch):
                     counter += 1
                     n = counter
-                    msgs.append((f"wamid.bench.{args.run_id}.{n}", wa_id(n % args.contacts),
-                                 f"Contact {n % args.contacts}", f"hello number {n}"))
+                    msgs.append(
+                        (
+                            f"wamid.bench.{args.run_id}.{n}",
+                            wa_id(n % args.contacts),
+                            f"Contact {n % args.contacts}",
+                            f"hello number {n}",
+                        )
+                    )
                 raw = webhook_request(conn, webhook_body(msgs), args.secret)
                 t0 = time.monotonic()
                 try:
@@ -79,14 +86,19 @@ async def ingest(args: argparse.Namespace) -> dict[str, Any]:
     await asyncio.gather(*(worker(i) for i in range(args.conns)))
     elapsed = args.duration
     return {
-        "requests": done, "errors": errors, "statuses": statuses, "seconds": elapsed,
-        "rps": round(done / elapsed, 1), "messages_per_s": round(done * args.batch / elapsed, 1),
+        "requests": done,
+        "errors": errors,
+        "statuses": statuses,
+        "seconds": elapsed,
+        "rps": round(done / elapsed, 1),
+        "messages_per_s": round(done * args.batch / elapsed, 1),
         "p50_ms": round((percentile(latencies, 50) or 0) * 1000, 2),
         "p99_ms": round((percentile(latencies, 99) or 0) * 1000, 2),
     }
 
 
 # -- websocket clients ----------------------------------------------------------------------
+
 
 async def ws_clients(args: argparse.Namespace) -> dict[str, Any]:
     from websockets.asyncio.client import connect
@@ -105,8 +117,9 @@ async def ws_clients(args: argparse.Namespace) -> dict[str, Any]:
         async with gate:
             for _ in range(3):
                 try:
-                    ws = await asyncio.wait_for(connect(url, max_size=2**20, open_timeout=20,
-                                                        ping_interval=None, compression=None), 30)
+                    ws = await asyncio.wait_for(
+                        connect(url, max_size=2**20, open_timeout=20, ping_interval=None, compression=None), 30
+                    )
                     sockets.append(ws)
                     return
                 except Exception:
@@ -140,11 +153,17 @@ async def ws_clients(args: argparse.Namespace) -> dict[str, Any]:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     stop.cancel()
-    return {"connected": len(sockets), "failed": failed, "closed_early": closed_early, "frames": frames,
-            "receipts": {str(k): v for k, v in receipts.items()}}
+    return {
+        "connected": len(sockets),
+        "failed": failed,
+        "closed_early": closed_early,
+        "frames": frames,
+        "receipts": {str(k): v for k, v in receipts.items()},
+    }
 
 
 # -- pollers --------------------------------------------------------------------------------
+
 
 async def pollers(args: argparse.Namespace) -> dict[str, Any]:
     """`clients` pollers, each GET …/messages?after= every `interval` s, their phases spread
@@ -177,7 +196,8 @@ async def pollers(args: argparse.Namespace) -> dict[str, Any]:
             t0 = time.monotonic()
             try:
                 status, body = await conn.request(
-                    "GET", f"/api/conversations/{args.conversation}/messages?after={after}&limit=500", headers=headers)
+                    "GET", f"/api/conversations/{args.conversation}/messages?after={after}&limit=500", headers=headers
+                )
             except Exception:
                 errors += 1
                 await conn.close()
@@ -195,8 +215,13 @@ async def pollers(args: argparse.Namespace) -> dict[str, Any]:
 
     await asyncio.gather(*(poll(i, c) for i, c in enumerate(conns)))
     await asyncio.gather(*(c.close() for c in conns))
-    return {"clients": args.clients, "requests": len(latencies), "errors": errors,
-            "latencies": latencies, "receipts": {str(k): v for k, v in receipts.items()}}
+    return {
+        "clients": args.clients,
+        "requests": len(latencies),
+        "errors": errors,
+        "latencies": latencies,
+        "receipts": {str(k): v for k, v in receipts.items()},
+    }
 
 
 def main() -> None:

@@ -32,19 +32,51 @@ from typing import Any
 from urllib.parse import quote
 
 from bench import seed
-from bench.common import (APP_SECRET, PHONE_NUMBER_ID, Conn, CpuMeter, raise_nofile, rss_mb, run_async,
-                          summary_ms, wa_id, webhook_body, webhook_request)
+from bench.common import (
+    APP_SECRET,
+    PHONE_NUMBER_ID,
+    Conn,
+    CpuMeter,
+    raise_nofile,
+    rss_mb,
+    run_async,
+    summary_ms,
+    wa_id,
+    webhook_body,
+    webhook_request,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results.json"
 PASSWORD = "bench-password-123"
 
-FULL = dict(ingest_warmup=1.0, ingest_seconds=10.0, ingest_conns=64, ws_clients=1000, push_rate=10.0,
-            push_seconds=20.0, poll_interval=3.0, poll_seconds_100=15.0, poll_seconds_1000=30.0,
-            large_conversations=100_000, large_messages=2_000_000, query_samples=200, query_budget_s=30.0)
-QUICK = dict(FULL, ingest_warmup=0.5, ingest_seconds=2.0, push_seconds=4.0, poll_seconds_100=3.5,
-             poll_seconds_1000=3.5, large_conversations=10_000, large_messages=200_000, query_samples=40,
-             query_budget_s=2.0)
+FULL = dict(
+    ingest_warmup=1.0,
+    ingest_seconds=10.0,
+    ingest_conns=64,
+    ws_clients=1000,
+    push_rate=10.0,
+    push_seconds=20.0,
+    poll_interval=3.0,
+    poll_seconds_100=15.0,
+    poll_seconds_1000=30.0,
+    large_conversations=100_000,
+    large_messages=2_000_000,
+    query_samples=200,
+    query_budget_s=30.0,
+)
+QUICK = dict(
+    FULL,
+    ingest_warmup=0.5,
+    ingest_seconds=2.0,
+    push_seconds=4.0,
+    poll_seconds_100=3.5,
+    poll_seconds_1000=3.5,
+    large_conversations=10_000,
+    large_messages=200_000,
+    query_samples=40,
+    query_budget_s=2.0,
+)
 TARGETS = {"ingest_ratio": 0.5, "push_p99_ms": 100.0, "query_p95_ms": 20.0, "rss_1000_ws_mb": 100.0}
 
 
@@ -59,6 +91,7 @@ def free_port() -> int:
 
 
 # -- databases ------------------------------------------------------------------------------
+
 
 class Databases:
     """Fresh databases for the run: SQLite files in a temp dir, or temporary PostgreSQL
@@ -107,6 +140,7 @@ class Databases:
 
 # -- processes ------------------------------------------------------------------------------
 
+
 class Procs:
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
@@ -120,8 +154,9 @@ class Procs:
 
     def spawn(self, name: str, args: list[str], env: dict[str, str] | None = None, **kw: Any) -> subprocess.Popen:
         logf = open(self.tmp / f"{name}.log", "ab")
-        proc = subprocess.Popen([sys.executable, *args], cwd=self.tmp, env=self.env(env), stderr=logf,
-                                stdout=kw.pop("stdout", logf), **kw)
+        proc = subprocess.Popen(
+            [sys.executable, *args], cwd=self.tmp, env=self.env(env), stderr=logf, stdout=kw.pop("stdout", logf), **kw
+        )
         proc.log_path = self.tmp / f"{name}.log"  # type: ignore[attr-defined]
         self.running.append(proc)
         return proc
@@ -183,8 +218,14 @@ class Inbox:
         self.proc: subprocess.Popen | None = None
 
     def cli(self, *args: str) -> str:
-        out = subprocess.run([sys.executable, "-m", "server", *args], cwd=self.procs.tmp,
-                             env=self.procs.env(self.settings_env), capture_output=True, text=True, timeout=120)
+        out = subprocess.run(
+            [sys.executable, "-m", "server", *args],
+            cwd=self.procs.tmp,
+            env=self.procs.env(self.settings_env),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if out.returncode != 0:
             raise RuntimeError(f"python -m server {' '.join(args)} failed:\n{out.stderr}")
         return out.stdout.strip()
@@ -197,8 +238,11 @@ class Inbox:
         return self.cli("create-token", email).splitlines()[-1]
 
     def start(self) -> int:
-        self.proc = self.procs.spawn(self.name, ["-m", "server", "serve", "--port", str(self.port),
-                                                 "--log-level", "warning"], env=self.settings_env)
+        self.proc = self.procs.spawn(
+            self.name,
+            ["-m", "server", "serve", "--port", str(self.port), "--log-level", "warning"],
+            env=self.settings_env,
+        )
         wait_http(self.port, self.proc, self.procs)
         return self.proc.pid
 
@@ -216,7 +260,7 @@ def load(procs: Procs, mode: str, args: list[str], name: str, timeout: float) ->
         proc.wait(timeout)
     except subprocess.TimeoutExpired:
         procs.stop(proc)
-        raise RuntimeError(f"load {name} did not finish within {timeout}s")
+        raise RuntimeError(f"load {name} did not finish within {timeout}s") from None
     procs.running.remove(proc)
     if proc.returncode != 0:
         raise RuntimeError(f"load {name} failed:\n{procs.tail(proc)}")
@@ -229,8 +273,12 @@ class Background:
     def __init__(self, procs: Procs, mode: str, args: list[str], name: str) -> None:
         self.procs, self.name = procs, name
         self.out = procs.tmp / f"{name}.json"
-        self.proc = procs.spawn(name, ["-m", "bench.load", mode, *args, "--out", str(self.out)],
-                                stdout=subprocess.PIPE, stdin=subprocess.PIPE)
+        self.proc = procs.spawn(
+            name,
+            ["-m", "bench.load", mode, *args, "--out", str(self.out)],
+            stdout=subprocess.PIPE,
+            stdin=subprocess.PIPE,
+        )
 
     def ready(self, timeout: float) -> str:
         deadline = time.monotonic() + timeout
@@ -255,7 +303,7 @@ class Background:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.procs.stop(self.proc)
-            raise RuntimeError(f"{self.name} did not stop within {timeout}s")
+            raise RuntimeError(f"{self.name} did not stop within {timeout}s") from None
         self.procs.running.remove(self.proc)
         if self.proc.returncode != 0:
             raise RuntimeError(f"{self.name} failed:\n{self.procs.tail(self.proc)}")
@@ -264,8 +312,10 @@ class Background:
 
 # -- steady webhooks (the clock for push and polling delays) --------------------------------
 
-async def steady_webhooks(port: int, rate: float, seconds: float, first_seq: int, run_id: str,
-                          contact: int) -> tuple[dict[int, float], list[float], int]:
+
+async def steady_webhooks(
+    port: int, rate: float, seconds: float, first_seq: int, run_id: str, contact: int
+) -> tuple[dict[int, float], list[float], int]:
     """One single-message webhook every 1/rate s to one conversation; returns when each was
     posted (time.monotonic, which every process on the machine shares), response times and
     failures."""
@@ -321,7 +371,8 @@ async def api_get(port: int, token: str, path: str) -> Any:
     conn = Conn(port)
     try:
         status, body = await asyncio.wait_for(
-            conn.request("GET", path, headers=[("Authorization", f"Bearer {token}")]), 30)
+            conn.request("GET", path, headers=[("Authorization", f"Bearer {token}")]), 30
+        )
     finally:
         await conn.close()
     if status != 200:
@@ -330,6 +381,7 @@ async def api_get(port: int, token: str, path: str) -> Any:
 
 
 # -- phases ---------------------------------------------------------------------------------
+
 
 def live_phases(cfg: dict[str, Any], procs: Procs, dbs: Databases, meta_port: int, results: dict[str, Any]) -> None:
     """Memory, push, polling and ingest against one server on a fresh database."""
@@ -349,8 +401,21 @@ def live_phases(cfg: dict[str, Any], procs: Procs, dbs: Databases, meta_port: in
         # -- push: N websockets, webhooks at a steady rate ------------------------------
         n_ws = cfg["ws_clients"]
         log(f"push: connecting {n_ws} websockets")
-        ws = Background(procs, "ws", ["--port", str(inbox.port), "--token", token, "--clients", str(n_ws),
-                                      "--duration", str(cfg["push_seconds"] + 120)], "load-ws")
+        ws = Background(
+            procs,
+            "ws",
+            [
+                "--port",
+                str(inbox.port),
+                "--token",
+                token,
+                "--clients",
+                str(n_ws),
+                "--duration",
+                str(cfg["push_seconds"] + 120),
+            ],
+            "load-ws",
+        )
         line = ws.ready(150)
         connected, failed = (int(x) for x in line.split()[1:3])
         time.sleep(2.0)
@@ -358,18 +423,26 @@ def live_phases(cfg: dict[str, Any], procs: Procs, dbs: Databases, meta_port: in
         results["memory"]["ws_connected"] = connected
         log(f"push: {connected} connected ({failed} failed), {cfg['push_rate']}/s for {cfg['push_seconds']}s")
         cpu = CpuMeter(pid)
-        sent, post_lat, post_fail = run_async(steady_webhooks(inbox.port, cfg["push_rate"], cfg["push_seconds"],
-                                                              1000, run_id, contact))
+        sent, post_lat, post_fail = run_async(
+            steady_webhooks(inbox.port, cfg["push_rate"], cfg["push_seconds"], 1000, run_id, contact)
+        )
         time.sleep(1.0)
         push_cpu = cpu.percent()
         got = ws.finish(30)
         lat, n = delays(sent, got["receipts"])
         expected = len(sent) * got["connected"]
         results["push"] = {
-            "clients": got["connected"], "connect_failures": got["failed"], "closed_early": got["closed_early"],
-            "rate_per_s": cfg["push_rate"], "webhooks": len(sent), "webhook_failures": post_fail,
-            "deliveries": n, "missing": expected - n, "server_cpu_pct": push_cpu,
-            "webhook_p50_ms": summary_ms(post_lat)["p50_ms"], **summary_ms(lat),
+            "clients": got["connected"],
+            "connect_failures": got["failed"],
+            "closed_early": got["closed_early"],
+            "rate_per_s": cfg["push_rate"],
+            "webhooks": len(sent),
+            "webhook_failures": post_fail,
+            "deliveries": n,
+            "missing": expected - n,
+            "server_cpu_pct": push_cpu,
+            "webhook_p50_ms": summary_ms(post_lat)["p50_ms"],
+            **summary_ms(lat),
         }
 
         # -- polling: the seed's 3-second poll, measured the same way -----------------------
@@ -377,23 +450,49 @@ def live_phases(cfg: dict[str, Any], procs: Procs, dbs: Databases, meta_port: in
             latest = run_async(api_get(inbox.port, token, f"/api/conversations/{conv}/messages?limit=1"))
             after = latest[-1]["id"] if latest else 0
             log(f"polling: {clients} pollers every {cfg['poll_interval']}s for {seconds}s")
-            bg = Background(procs, "poll", ["--port", str(inbox.port), "--token", token, "--conversation", str(conv),
-                                            "--after", str(after), "--clients", str(clients),
-                                            "--interval", str(cfg["poll_interval"]),
-                                            "--duration", str(seconds + 2 * cfg["poll_interval"] + 1.0)], name)
+            bg = Background(
+                procs,
+                "poll",
+                [
+                    "--port",
+                    str(inbox.port),
+                    "--token",
+                    token,
+                    "--conversation",
+                    str(conv),
+                    "--after",
+                    str(after),
+                    "--clients",
+                    str(clients),
+                    "--interval",
+                    str(cfg["poll_interval"]),
+                    "--duration",
+                    str(seconds + 2 * cfg["poll_interval"] + 1.0),
+                ],
+                name,
+            )
             bg.ready(60)
             time.sleep(cfg["poll_interval"])  # every poller has begun: steady state from here
             cpu = CpuMeter(pid)
-            sent, _, fail = run_async(steady_webhooks(inbox.port, cfg["push_rate"], seconds, first_seq, run_id, contact))
+            sent, _, fail = run_async(
+                steady_webhooks(inbox.port, cfg["push_rate"], seconds, first_seq, run_id, contact)
+            )
             cpu_pct = cpu.percent()
             got = bg.finish(seconds + 30, tell=False)
             lat, n = delays(sent, got["receipts"])
             resp = summary_ms(got["latencies"])
-            return {"clients": clients, "interval_s": cfg["poll_interval"], "requests": got["requests"],
-                    "errors": got["errors"] + fail, "server_cpu_pct": cpu_pct,
-                    "response_p50_ms": resp["p50_ms"], "response_p99_ms": resp["p99_ms"],
-                    "deliveries": n, "missing": len(sent) * clients - n,
-                    "delay": summary_ms(lat)}
+            return {
+                "clients": clients,
+                "interval_s": cfg["poll_interval"],
+                "requests": got["requests"],
+                "errors": got["errors"] + fail,
+                "server_cpu_pct": cpu_pct,
+                "response_p50_ms": resp["p50_ms"],
+                "response_p99_ms": resp["p99_ms"],
+                "deliveries": n,
+                "missing": len(sent) * clients - n,
+                "delay": summary_ms(lat),
+            }
 
         poll100 = polling(100, cfg["poll_seconds_100"], "load-poll100", 100_000)
         results["push"]["polling_100"] = {k: poll100[k] for k in ("clients", "deliveries", "missing")}
@@ -405,19 +504,43 @@ def live_phases(cfg: dict[str, Any], procs: Procs, dbs: Databases, meta_port: in
         for target, port in (("server", inbox.port), ("bare", meta_port)):
             for batch in (1, 10):
                 log(f"ingest: {target}, {batch} message(s) per webhook, {cfg['ingest_conns']} connections")
-                ingest[f"{target}_batch{batch}"] = load(procs, "ingest", [
-                    "--port", str(port), "--secret", APP_SECRET, "--conns", str(cfg["ingest_conns"]),
-                    "--batch", str(batch), "--warmup", str(cfg["ingest_warmup"]),
-                    "--duration", str(cfg["ingest_seconds"]), "--run-id", f"{run_id}{target}{batch}",
-                ], f"load-ingest-{target}-{batch}", cfg["ingest_seconds"] + 60)
+                ingest[f"{target}_batch{batch}"] = load(
+                    procs,
+                    "ingest",
+                    [
+                        "--port",
+                        str(port),
+                        "--secret",
+                        APP_SECRET,
+                        "--conns",
+                        str(cfg["ingest_conns"]),
+                        "--batch",
+                        str(batch),
+                        "--warmup",
+                        str(cfg["ingest_warmup"]),
+                        "--duration",
+                        str(cfg["ingest_seconds"]),
+                        "--run-id",
+                        f"{run_id}{target}{batch}",
+                    ],
+                    f"load-ingest-{target}-{batch}",
+                    cfg["ingest_seconds"] + 60,
+                )
         s1, b1, s10, b10 = (ingest[k] for k in ("server_batch1", "bare_batch1", "server_batch10", "bare_batch10"))
         results["ingest"] = {
-            "server_rps": s1["rps"], "bare_rps": b1["rps"], "ratio": round(s1["rps"] / b1["rps"], 3) if b1["rps"] else None,
-            "server_p50_ms": s1["p50_ms"], "server_p99_ms": s1["p99_ms"], "server_errors": s1["errors"],
-            "batch10_server_rps": s10["rps"], "batch10_server_messages_per_s": s10["messages_per_s"],
+            "server_rps": s1["rps"],
+            "bare_rps": b1["rps"],
+            "ratio": round(s1["rps"] / b1["rps"], 3) if b1["rps"] else None,
+            "server_p50_ms": s1["p50_ms"],
+            "server_p99_ms": s1["p99_ms"],
+            "server_errors": s1["errors"],
+            "batch10_server_rps": s10["rps"],
+            "batch10_server_messages_per_s": s10["messages_per_s"],
             "batch10_bare_rps": b10["rps"],
             "batch10_ratio": round(s10["rps"] / b10["rps"], 3) if b10["rps"] else None,
-            "batch10_server_errors": s10["errors"], "connections": cfg["ingest_conns"], "detail": ingest,
+            "batch10_server_errors": s10["errors"],
+            "connections": cfg["ingest_conns"],
+            "detail": ingest,
         }
         results["memory"]["rss_mb_after_live"] = rss_mb(pid)
     finally:
@@ -450,7 +573,11 @@ def large_inbox(cfg: dict[str, Any], procs: Procs, dbs: Databases, meta_port: in
         queries: dict[str, Any] = {
             "conversations_page": lambda i: ("GET", "/api/conversations?limit=50", admin),
             "conversations_page_agent": lambda i: ("GET", "/api/conversations?limit=50", agent),
-            "search": lambda i: ("GET", "/api/conversations?limit=50&search=" + quote(names[i % len(names)].lower()), admin),
+            "search": lambda i: (
+                "GET",
+                "/api/conversations?limit=50&search=" + quote(names[i % len(names)].lower()),
+                admin,
+            ),
             "message_history": lambda i: ("GET", f"/api/conversations/{rng.choice(long)}/messages?limit=50", admin),
             "mark_read": lambda i: ("POST", f"/api/conversations/{unread[i % len(unread)]}/read", admin),
         }
@@ -476,9 +603,12 @@ async def measure_queries(port: int, queries: dict[str, Any], samples: int, budg
             for i in range(samples + 3):
                 method, path, token = make(i)
                 t0 = time.monotonic()
-                status, _ = await asyncio.wait_for(conn.request(
-                    method, path, b"" if method == "GET" else b"{}",
-                    headers=[("Authorization", f"Bearer {token}")]), 120)
+                status, _ = await asyncio.wait_for(
+                    conn.request(
+                        method, path, b"" if method == "GET" else b"{}", headers=[("Authorization", f"Bearer {token}")]
+                    ),
+                    120,
+                )
                 elapsed = time.monotonic() - t0
                 statuses[status] = statuses.get(status, 0) + 1
                 if i >= 3:
@@ -492,6 +622,7 @@ async def measure_queries(port: int, queries: dict[str, Any], samples: int, budg
 
 
 # -- report ---------------------------------------------------------------------------------
+
 
 def fmt(v: Any, unit: str = "") -> str:
     if v is None:
@@ -512,51 +643,121 @@ def table(results: dict[str, Any]) -> str:
     ing = results.get("ingest")
     if ing:
         rows += [
-            ("ingest", "webhooks/s, 1 message each: server | bare", f"{fmt(ing['server_rps'])} | {fmt(ing['bare_rps'])}", ""),
-            ("ingest", "ratio server/bare", fmt(ing["ratio"]), f">= 0.5  {verdict(ing['ratio'] is not None and ing['ratio'] >= TARGETS['ingest_ratio'])}"),
-            ("ingest", "server latency p50 | p99 (64 conns)", f"{fmt(ing['server_p50_ms'])} | {fmt(ing['server_p99_ms'])} ms", ""),
-            ("ingest", "webhooks/s, 10 messages each: server | bare", f"{fmt(ing['batch10_server_rps'])} | {fmt(ing['batch10_bare_rps'])}", ""),
-            ("ingest", "messages/s stored in batches of 10 | ratio", f"{fmt(ing['batch10_server_messages_per_s'])} | {fmt(ing['batch10_ratio'])}", ""),
+            (
+                "ingest",
+                "webhooks/s, 1 message each: server | bare",
+                f"{fmt(ing['server_rps'])} | {fmt(ing['bare_rps'])}",
+                "",
+            ),
+            (
+                "ingest",
+                "ratio server/bare",
+                fmt(ing["ratio"]),
+                f">= 0.5  {verdict(ing['ratio'] is not None and ing['ratio'] >= TARGETS['ingest_ratio'])}",
+            ),
+            (
+                "ingest",
+                "server latency p50 | p99 (64 conns)",
+                f"{fmt(ing['server_p50_ms'])} | {fmt(ing['server_p99_ms'])} ms",
+                "",
+            ),
+            (
+                "ingest",
+                "webhooks/s, 10 messages each: server | bare",
+                f"{fmt(ing['batch10_server_rps'])} | {fmt(ing['batch10_bare_rps'])}",
+                "",
+            ),
+            (
+                "ingest",
+                "messages/s stored in batches of 10 | ratio",
+                f"{fmt(ing['batch10_server_messages_per_s'])} | {fmt(ing['batch10_ratio'])}",
+                "",
+            ),
         ]
     push = results.get("push")
     if push:
         rows += [
-            ("push", f"websocket clients | webhooks at {fmt(push['rate_per_s'])}/s", f"{fmt(push['clients'])} | {fmt(push['webhooks'])}", ""),
-            ("push", "POST -> message.created p50 | p99 | max", f"{fmt(push['p50_ms'])} | {fmt(push['p99_ms'])} | {fmt(push['max_ms'])} ms",
-             f"p99 <= 100 ms  {verdict(push['p99_ms'] is not None and push['p99_ms'] <= TARGETS['push_p99_ms'])}"),
-            ("push", "deliveries | missing | server CPU", f"{fmt(push['deliveries'])} | {fmt(push['missing'])} | {fmt(push['server_cpu_pct'])}%", ""),
+            (
+                "push",
+                f"websocket clients | webhooks at {fmt(push['rate_per_s'])}/s",
+                f"{fmt(push['clients'])} | {fmt(push['webhooks'])}",
+                "",
+            ),
+            (
+                "push",
+                "POST -> message.created p50 | p99 | max",
+                f"{fmt(push['p50_ms'])} | {fmt(push['p99_ms'])} | {fmt(push['max_ms'])} ms",
+                f"p99 <= 100 ms  {verdict(push['p99_ms'] is not None and push['p99_ms'] <= TARGETS['push_p99_ms'])}",
+            ),
+            (
+                "push",
+                "deliveries | missing | server CPU",
+                f"{fmt(push['deliveries'])} | {fmt(push['missing'])} | {fmt(push['server_cpu_pct'])}%",
+                "",
+            ),
         ]
         p = push.get("polling_100")
         if p:
-            rows.append(("push", "vs 100 pollers every 3 s: delay p50 | p99 | mean",
-                         f"{fmt(p['delay_p50_ms'])} | {fmt(p['delay_p99_ms'])} | {fmt(p['delay_mean_ms'])} ms", "mean ~1500 expected"))
+            rows.append(
+                (
+                    "push",
+                    "vs 100 pollers every 3 s: delay p50 | p99 | mean",
+                    f"{fmt(p['delay_p50_ms'])} | {fmt(p['delay_p99_ms'])} | {fmt(p['delay_mean_ms'])} ms",
+                    "mean ~1500 expected",
+                )
+            )
     pol = results.get("polling")
     if pol:
         rows += [
-            ("polling", f"{fmt(pol['clients'])} pollers every {fmt(pol['interval_s'])} s: server CPU", f"{fmt(pol['server_cpu_pct'])}%", ""),
+            (
+                "polling",
+                f"{fmt(pol['clients'])} pollers every {fmt(pol['interval_s'])} s: server CPU",
+                f"{fmt(pol['server_cpu_pct'])}%",
+                "",
+            ),
             ("polling", "response p50 | p99", f"{fmt(pol['response_p50_ms'])} | {fmt(pol['response_p99_ms'])} ms", ""),
             ("polling", "requests | errors", f"{fmt(pol['requests'])} | {fmt(pol['errors'])}", ""),
         ]
     big = results.get("large_inbox")
     if big:
         size = big["size"]
-        rows.append(("large inbox", "conversations | messages (insert s)",
-                     f"{fmt(size['conversations'])} | {fmt(size['messages'])} ({fmt(size['insert_seconds'])})", ""))
+        rows.append(
+            (
+                "large inbox",
+                "conversations | messages (insert s)",
+                f"{fmt(size['conversations'])} | {fmt(size['messages'])} ({fmt(size['insert_seconds'])})",
+                "",
+            )
+        )
         for name in ("conversations_page", "conversations_page_agent", "search", "message_history", "mark_read"):
             q = big.get(name)
             if q:
                 ok = q["p95_ms"] is not None and q["p95_ms"] <= TARGETS["query_p95_ms"]
-                rows.append(("large inbox", f"{name} p50 | p95 (n={q['n']})", f"{fmt(q['p50_ms'])} | {fmt(q['p95_ms'])} ms",
-                             f"p95 <= 20 ms  {verdict(ok)}"))
+                rows.append(
+                    (
+                        "large inbox",
+                        f"{name} p50 | p95 (n={q['n']})",
+                        f"{fmt(q['p50_ms'])} | {fmt(q['p95_ms'])} ms",
+                        f"p95 <= 20 ms  {verdict(ok)}",
+                    )
+                )
     mem = results.get("memory")
     if mem:
+        rss_ws = mem.get("rss_mb_1000_ws")
         rows += [
             ("memory", "server RSS idle", fmt(mem.get("rss_mb_idle"), " MB"), ""),
-            ("memory", f"server RSS with {fmt(mem.get('ws_connected'))} idle websockets", fmt(mem.get("rss_mb_1000_ws"), " MB"),
-             f"<= 100 MB  {verdict(mem.get('rss_mb_1000_ws') is not None and mem['rss_mb_1000_ws'] <= TARGETS['rss_1000_ws_mb'])}"),
+            (
+                "memory",
+                f"server RSS with {fmt(mem.get('ws_connected'))} idle websockets",
+                fmt(mem.get("rss_mb_1000_ws"), " MB"),
+                f"<= 100 MB  {verdict(rss_ws is not None and rss_ws <= TARGETS['rss_1000_ws_mb'])}",
+            ),
         ]
     widths = [max(len(r[i]) for r in rows + [("phase", "measure", "figure", "target")]) for i in range(4)]
-    line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
+
+    def line(r: tuple[str, ...]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+
     head = line(("phase", "measure", "figure", "target"))
     return "\n".join([head, "-" * len(head)] + [line(r) for r in rows])
 
@@ -571,10 +772,18 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="inbox-bench-"))
     procs = Procs(tmp)
     dbs = Databases(os.environ.get("DATABASE_URL", ""), tmp)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    results: dict[str, Any] = {"when": time.strftime("%Y-%m-%d %H:%M:%S %z"), "commit": commit or None,
-                               "quick": quick, "database": dbs.kind, "cores": os.cpu_count(), "nofile": nofile,
-                               "config": cfg}
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    results: dict[str, Any] = {
+        "when": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+        "commit": commit or None,
+        "quick": quick,
+        "database": dbs.kind,
+        "cores": os.cpu_count(),
+        "nofile": nofile,
+        "config": cfg,
+    }
     started = time.monotonic()
     log(f"{'QUICK' if quick else 'full'} run on {dbs.kind}; work files in {tmp}")
     ok = False
@@ -597,8 +806,10 @@ def main() -> int:
         else:
             log(f"logs kept in {tmp}")
     print(table(results))
-    print(f"\n{'QUICK' if quick else 'full'} run on {dbs.kind}, commit {commit}, {results['seconds']} s; "
-          f"figures in {RESULTS.relative_to(ROOT)}")
+    print(
+        f"\n{'QUICK' if quick else 'full'} run on {dbs.kind}, commit {commit}, {results['seconds']} s; "
+        f"figures in {RESULTS.relative_to(ROOT)}"
+    )
     return 0
 
 

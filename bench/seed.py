@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 CHUNK = 50_000
 DAY_MS = 24 * 3600 * 1000
@@ -61,8 +62,9 @@ def generate(plan: Plan) -> tuple[list[tuple], Iterator[list[tuple]], list[tuple
     for c in owners_of_msg:
         counts[c] += 1
     unread = [False] + [rng.random() < 0.3 for _ in range(n_conv)]
-    owner = [None] + [plan.agent_id if r < 0.7 else plan.admin_id if r < 0.8 else None
-                      for r in (rng.random() for _ in range(n_conv))]
+    owner = [None] + [
+        plan.agent_id if r < 0.7 else plan.admin_id if r < 0.8 else None for r in (rng.random() for _ in range(n_conv))
+    ]
     # Decide each message's direction; the trailing run of inbound messages of an unread
     # conversation stays 'received' (and counts as unread).
     direction = [rng.random() < 0.55 for _ in range(n_msg)]  # True = inbound
@@ -91,8 +93,9 @@ def generate(plan: Plan) -> tuple[list[tuple], Iterator[list[tuple]], list[tuple
     for c in range(1, n_conv + 1):
         phone = "+" + wa_digits(c)
         at = int(t_start + (last_id[c] - 1) * step)
-        conversations.append((c, phone, phone, None, names[c], owner[c], last_id[c], at, last_in[c],
-                              unread_count[c], t_start))
+        conversations.append(
+            (c, phone, phone, None, names[c], owner[c], last_id[c], at, last_in[c], unread_count[c], t_start)
+        )
     plan.names = names[1:]
     plan.long_conversations = [c for c in range(1, n_conv + 1) if counts[c] >= 60]
     plan.unread_conversations = [c for c in range(1, n_conv + 1) if unread_count[c] > 0]
@@ -111,15 +114,54 @@ def generate(plan: Plan) -> tuple[list[tuple], Iterator[list[tuple]], list[tuple
             reply = prev_wamid[c] if prev_wamid[c] and rng.random() < 0.03 else None
             if inbound:
                 status = "received" if received[i] else "read"
-                rows.append((mid, c, wamid, None, "inbound", "text", content, None, None, reply, status, None,
-                             None, at, None, None, None if received[i] else at + 60_000))
+                rows.append(
+                    (
+                        mid,
+                        c,
+                        wamid,
+                        None,
+                        "inbound",
+                        "text",
+                        content,
+                        None,
+                        None,
+                        reply,
+                        status,
+                        None,
+                        None,
+                        at,
+                        None,
+                        None,
+                        None if received[i] else at + 60_000,
+                    )
+                )
             else:
-                rows.append((mid, c, wamid, None, "outbound", "text", content, None, None, reply, "read", None,
-                             plan.agent_id, at, at + 500, at + 1500, at + 60_000))
+                rows.append(
+                    (
+                        mid,
+                        c,
+                        wamid,
+                        None,
+                        "outbound",
+                        "text",
+                        content,
+                        None,
+                        None,
+                        reply,
+                        "read",
+                        None,
+                        plan.agent_id,
+                        at,
+                        at + 500,
+                        at + 1500,
+                        at + 60_000,
+                    )
+                )
             if rng.random() < 0.01:  # customers react to replies, agents to customers
                 reactor, by = ("agent", "outbound") if inbound else ("+" + wa_digits(c), "inbound")
-                reactions.append((wamid, reactor, by, rng.choice(["👍", "❤️", "😂", "🙏"]),
-                                  f"wamid.R{mid:010d}", at + 30_000))
+                reactions.append(
+                    (wamid, reactor, by, rng.choice(["👍", "❤️", "😂", "🙏"]), f"wamid.R{mid:010d}", at + 30_000)
+                )
             prev_wamid[c] = wamid
             if len(rows) >= CHUNK:
                 yield rows
@@ -135,11 +177,38 @@ def wa_digits(c: int) -> str:
     return "2556" + str(c).zfill(8)
 
 
-MESSAGE_COLS = ("id", "conversation_id", "wamid", "client_id", "direction", "type", "content", "media", "data",
-                "reply_to_wamid", "status", "error", "sender_user_id", "created_at", "sent_at", "delivered_at",
-                "read_at")
-CONVERSATION_COLS = ("id", "phone_number", "phone_key", "wa_user_id", "contact_name", "owner_id", "last_message_id",
-                     "last_message_at", "last_inbound_at", "unread_count", "created_at")
+MESSAGE_COLS = (
+    "id",
+    "conversation_id",
+    "wamid",
+    "client_id",
+    "direction",
+    "type",
+    "content",
+    "media",
+    "data",
+    "reply_to_wamid",
+    "status",
+    "error",
+    "sender_user_id",
+    "created_at",
+    "sent_at",
+    "delivered_at",
+    "read_at",
+)
+CONVERSATION_COLS = (
+    "id",
+    "phone_number",
+    "phone_key",
+    "wa_user_id",
+    "contact_name",
+    "owner_id",
+    "last_message_id",
+    "last_message_at",
+    "last_inbound_at",
+    "unread_count",
+    "created_at",
+)
 REACTION_COLS = ("message_wamid", "reactor", "direction", "emoji", "wamid", "created_at")
 
 
@@ -182,13 +251,18 @@ async def seed_postgres(url: str, plan: Plan) -> None:
             await conn.copy_records_to_table("reactions", records=reactions, columns=list(REACTION_COLS))
             for table in ("messages", "conversations"):
                 await conn.execute(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))")
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))"
+                )
         await conn.execute("ANALYZE")  # what autovacuum would have done by now
     finally:
         await conn.close()
 
 
 def describe(plan: Plan) -> dict[str, Any]:
-    return {"conversations": plan.conversations, "messages": plan.messages, "reactions": plan.reactions,
-            "unread_conversations": len(plan.unread_conversations),
-            "conversations_with_60_plus_messages": len(plan.long_conversations)}
+    return {
+        "conversations": plan.conversations,
+        "messages": plan.messages,
+        "reactions": plan.reactions,
+        "unread_conversations": len(plan.unread_conversations),
+        "conversations_with_60_plus_messages": len(plan.long_conversations),
+    }

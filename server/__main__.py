@@ -8,8 +8,9 @@ import getpass
 import logging
 import re
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import httpx
 import uvicorn
@@ -44,8 +45,9 @@ def uvicorn_config(app: Any, host: str, port: int, **kwargs: Any) -> uvicorn.Con
     kwargs.setdefault("timeout_graceful_shutdown", 5)
     # The app logs every request itself (server.logs), with its request id.
     kwargs.setdefault("access_log", False)
-    return uvicorn.Config(app, host=host, port=port, ws="websockets-sansio", lifespan="on",
-                          proxy_headers=True, **kwargs)
+    return uvicorn.Config(
+        app, host=host, port=port, ws="websockets-sansio", lifespan="on", proxy_headers=True, **kwargs
+    )
 
 
 def with_store(settings: Settings, work: Callable[[Store], Awaitable[int]]) -> int:
@@ -97,16 +99,22 @@ def first_start_notes(settings: Settings, users: int, url: str) -> str:
     lines = []
     missing = settings.missing_for_meta()
     if missing:
-        lines += ["Not connected to WhatsApp yet: these settings are missing.",
-                  *(f"  {name:<26}{WHERE_TO_FIND[name]}" for name in missing),
-                  "Set them in the environment or in a .env file in this directory (KEY=value lines),",
-                  "then restart. Step by step: README.md, \"Connect your WhatsApp number\".",
-                  "Until then the dashboard and the API work, but no message comes in or goes out.",
-                  "To see the whole loop without a Meta account: make demo", ""]
+        lines += [
+            "Not connected to WhatsApp yet: these settings are missing.",
+            *(f"  {name:<26}{WHERE_TO_FIND[name]}" for name in missing),
+            "Set them in the environment or in a .env file in this directory (KEY=value lines),",
+            'then restart. Step by step: README.md, "Connect your WhatsApp number".',
+            "Until then the dashboard and the API work, but no message comes in or goes out.",
+            "To see the whole loop without a Meta account: make demo",
+            "",
+        ]
     if not users:
-        lines += [f"No account exists yet in {shown_url(settings.database_url)}. Create the first admin",
-                  f"(it asks for a password), then log in at {url}:",
-                  f"  {python_command()} -m server create-user you@example.com --admin", ""]
+        lines += [
+            f"No account exists yet in {shown_url(settings.database_url)}. Create the first admin",
+            f"(it asks for a password), then log in at {url}:",
+            f"  {python_command()} -m server create-user you@example.com --admin",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -190,7 +198,9 @@ def cmd_replay_webhooks(args: argparse.Namespace, settings: Settings) -> int:
     async def work(store: Store) -> int:
         rows = await store.db.fetch_all(
             "SELECT id FROM webhook_events WHERE id >= :since AND (:all = 1 OR processed = 0) ORDER BY id",
-            since=args.since, all=1 if args.all else 0)
+            since=args.since,
+            all=1 if args.all else 0,
+        )
         failed = 0
         for row in rows:
             result = await store.replay_webhook(row["id"])
@@ -215,8 +225,10 @@ def cmd_download_media(args: argparse.Namespace, settings: Settings) -> int:
         if queued:
             print(f"queued {queued} file(s) of older messages")
         counts = await service.download_now(retry_failed=args.retry_failed)
-        print(f"tried {counts['tried']} file(s): {counts['ready']} downloaded, {counts['pending']} to retry later, "
-              f"{counts['unavailable']} unavailable")
+        print(
+            f"tried {counts['tried']} file(s): {counts['ready']} downloaded, {counts['pending']} to retry later, "
+            f"{counts['unavailable']} unavailable"
+        )
         return 0 if counts["tried"] == counts["ready"] else 1
 
     return with_cloud(settings, work)
@@ -244,9 +256,17 @@ def cmd_sync_templates(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_fake_meta(args: argparse.Namespace, settings: Settings) -> int:
     from .fake_meta import serve
 
-    asyncio.run(serve(args.host, args.port, webhook_url=args.webhook_url, app_secret=args.app_secret,
-                      access_token=args.access_token, phone_number_id=args.phone_number_id,
-                      status_delay=args.status_delay))
+    asyncio.run(
+        serve(
+            args.host,
+            args.port,
+            webhook_url=args.webhook_url,
+            app_secret=args.app_secret,
+            access_token=args.access_token,
+            phone_number_id=args.phone_number_id,
+            status_delay=args.status_delay,
+        )
+    )
     return 0
 
 
@@ -287,7 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fake-meta", help="run the stand-in for Meta's Cloud API on loopback")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8100)
-    p.add_argument("--webhook-url", required=True, help="where to post signed webhooks, e.g. http://127.0.0.1:8000/webhook")
+    p.add_argument(
+        "--webhook-url", required=True, help="where to post signed webhooks, e.g. http://127.0.0.1:8000/webhook"
+    )
     p.add_argument("--app-secret", required=True)
     p.add_argument("--access-token", default=None, help="require this bearer token on API calls")
     p.add_argument("--phone-number-id", default="1000000001")
@@ -296,8 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Media downloads and templates live in server/media.py and server/templates.py.
     p = sub.add_parser("download-media", help="download pending inbound media now (retries by hand)")
-    p.add_argument("--retry-failed", action="store_true",
-                   help="also retry files marked unavailable (with a fresh set of attempts)")
+    p.add_argument(
+        "--retry-failed", action="store_true", help="also retry files marked unavailable (with a fresh set of attempts)"
+    )
     p.set_defaults(func=cmd_download_media)
 
     p = sub.add_parser("sync-templates", help="refresh the local copy of the account's message templates")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -87,6 +88,7 @@ def path_id(request: Request) -> int:
 
 # -- auth ----------------------------------------------------------------------------------
 
+
 async def login(request: Request) -> Response:
     try:
         body = await json_body(request)
@@ -117,10 +119,12 @@ async def me(request: Request, user: User) -> Response:
 
 # -- conversations -------------------------------------------------------------------------
 
+
 @authenticated
 async def list_conversations(request: Request, user: User) -> Response:
     items = await queries.list_conversations(
-        request.app.state.db, user,
+        request.app.state.db,
+        user,
         search=storable(request.query_params.get("search")),
         limit=int_param(request, "limit", 50),
         before=int_param(request, "before"),
@@ -148,7 +152,8 @@ async def get_conversation(request: Request, user: User) -> Response:
 async def list_messages(request: Request, user: User) -> Response:
     conversation_id = await _visible_conversation(request, user)
     items = await queries.list_messages(
-        request.app.state.db, conversation_id,
+        request.app.state.db,
+        conversation_id,
         limit=int_param(request, "limit", 50),
         before=int_param(request, "before"),
         after=int_param(request, "after"),
@@ -160,7 +165,9 @@ def send_target(request: Request, body: dict[str, Any]) -> tuple[int | None, str
     """(conversationId, phoneNumber, clientId) of a send, from a JSON body or form fields."""
     conversation_id = body.get("conversationId")
     if conversation_id is not None:
-        if isinstance(conversation_id, bool) or (isinstance(conversation_id, float) and not conversation_id.is_integer()):
+        if isinstance(conversation_id, bool) or (
+            isinstance(conversation_id, float) and not conversation_id.is_integer()
+        ):
             raise Refused(422, "conversationId must be a number")
         try:
             conversation_id = int(conversation_id)
@@ -186,14 +193,19 @@ async def send(request: Request, user: User) -> Response:
     body = await json_body(request)
     conversation_id, phone, client_id = send_target(request, body)
     if body.get("template") is not None:
-        message = await request.app.state.templates.send(user, body["template"], phone=phone,
-                                                         conversation_id=conversation_id, client_id=client_id)
+        message = await request.app.state.templates.send(
+            user, body["template"], phone=phone, conversation_id=conversation_id, client_id=client_id
+        )
         return JSONResponse(message, status_code=201)
     content = body.get("content")
     if content is not None and not isinstance(content, str):
         raise Refused(422, "content must be text")
     message = await request.app.state.outbox.send_text(
-        user, content or "", phone=phone, conversation_id=conversation_id, client_id=client_id,
+        user,
+        content or "",
+        phone=phone,
+        conversation_id=conversation_id,
+        client_id=client_id,
     )
     return JSONResponse(message, status_code=201)
 
@@ -206,9 +218,15 @@ async def mark_read(request: Request, user: User) -> Response:
 
 # -- invitations ---------------------------------------------------------------------------
 
+
 def _invitation_view(row: dict[str, Any]) -> dict[str, Any]:
-    return {"id": row["id"], "name": row["name"], "phoneNumber": row["phone_number"],
-            "ownerId": row["owner_id"], "createdAt": queries.iso(row["created_at"])}
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "phoneNumber": row["phone_number"],
+        "ownerId": row["owner_id"],
+        "createdAt": queries.iso(row["created_at"]),
+    }
 
 
 @authenticated
@@ -216,7 +234,8 @@ async def list_invitations(request: Request, user: User) -> Response:
     rows = await request.app.state.db.fetch_all(
         "SELECT id, name, phone_number, owner_id, created_at FROM invitations"
         " WHERE (:admin = 1 OR owner_id = :uid) ORDER BY id",
-        admin=1 if user.is_admin else 0, uid=user.id,
+        admin=1 if user.is_admin else 0,
+        uid=user.id,
     )
     return JSONResponse([_invitation_view(r) for r in rows])
 
@@ -295,6 +314,7 @@ async def import_invitations(request: Request, user: User) -> Response:
 
 # -- events (polling fallback for the websocket) -------------------------------------------
 
+
 @authenticated
 async def events(request: Request, user: User) -> Response:
     hub = request.app.state.hub
@@ -318,8 +338,18 @@ async def meta_errors(request: Request, user: User) -> Response:
     rows = await request.app.state.db.fetch_all(
         "SELECT id, code, title, detail, created_at FROM meta_errors ORDER BY id DESC LIMIT 100"
     )
-    return JSONResponse([{"id": r["id"], "code": r["code"], "title": r["title"], "detail": r["detail"],
-                          "createdAt": queries.iso(r["created_at"])} for r in rows])
+    return JSONResponse(
+        [
+            {
+                "id": r["id"],
+                "code": r["code"],
+                "title": r["title"],
+                "detail": r["detail"],
+                "createdAt": queries.iso(r["created_at"]),
+            }
+            for r in rows
+        ]
+    )
 
 
 async def not_found(request: Request) -> Response:

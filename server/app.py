@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import httpx
 from starlette.applications import Starlette
@@ -100,9 +100,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def server_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         rid = logs.current_request_id()
-        return JSONResponse({"error": "internal server error; the details are in the server log"
-                             + (f" under request_id={rid}" if rid else "")}, 500,
-                            headers={"X-Request-ID": rid} if rid else None)
+        return JSONResponse(
+            {
+                "error": "internal server error; the details are in the server log"
+                + (f" under request_id={rid}" if rid else "")
+            },
+            500,
+            headers={"X-Request-ID": rid} if rid else None,
+        )
 
     routes = [
         Route("/", index),

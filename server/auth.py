@@ -73,8 +73,7 @@ async def user_for_token(db: Database, token: str | None) -> User | None:
     if not token:
         return None
     row = await db.fetch_one(
-        "SELECT u.id, u.email, u.is_admin FROM tokens t JOIN users u ON u.id = t.user_id"
-        " WHERE t.token_hash = :h",
+        "SELECT u.id, u.email, u.is_admin FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = :h",
         h=token_hash(token),
     )
     if row is None:

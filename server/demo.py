@@ -28,9 +28,10 @@ import struct
 import sys
 import time
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import uvicorn
 
@@ -46,8 +47,15 @@ PHONE_NUMBER_ID = "1000000001"
 VERIFY_TOKEN = "demo-verify-token"
 WABA_ID = "2000000002"
 
-THANKS = ["Thank you! 🙏", "Perfect, thanks a lot!", "Great, see you then 👋", "Thanks, that helps!",
-          "Awesome 😊", "Ok, noted. Thanks!", "Wonderful, thank you so much"]
+THANKS = [
+    "Thank you! 🙏",
+    "Perfect, thanks a lot!",
+    "Great, see you then 👋",
+    "Thanks, that helps!",
+    "Awesome 😊",
+    "Ok, noted. Thanks!",
+    "Wonderful, thank you so much",
+]
 REACTIONS = ["👍", "❤️", "🙏", "😊"]
 
 
@@ -62,13 +70,18 @@ class Photo:
         """A small striped PNG, made here so the demo ships no binary files."""
         rows = b"".join(
             b"\x00" + b"".join(bytes(self.colours[((x + y) // 16) % len(self.colours)]) for x in range(width))
-            for y in range(height))
+            for y in range(height)
+        )
 
         def chunk(kind: bytes, data: bytes) -> bytes:
             return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-        return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-                + chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b""))
+        return (
+            b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows, 9))
+            + chunk(b"IEND", b"")
+        )
 
 
 @dataclass
@@ -88,25 +101,61 @@ class Customer:
 
 def customers() -> list[Customer]:
     return [
-        Customer("Amina Juma", "+255712345001", ADMIN_EMAIL,
-                 [(42, "Hi! Do you still have sourdough loaves today? 🍞")],
-                 ["Could I pick up two croissants at 5?", "Is the chocolate cake nut-free?",
-                  "What time do you close on Sundays?", "Do you deliver to Mikocheni?",
-                  "Can I pay by M-Pesa when I pick up?"], 1.2),
-        Customer("Lukas Becker", "+4915123456789", ADMIN_EMAIL,
-                 [(25, "Hello, I'd like to order a birthday cake for Saturday."),
-                  (24, "Something with strawberries, for about 12 people.")],
-                 ["Can you write 'Alles Gute, Mia!' on it?", Photo("This is the kind of design Mia loves"),
-                  "Would 3 pm on Saturday work for pick-up?",
-                  "How much would a second, smaller cake be?", "Do you have candles too? 🎂"]),
-        Customer("Ngozi Okafor", "+2348031234567", AGENT_EMAIL,
-                 [(15, "Good morning! Is your office catering menu still available?")],
-                 ["We'd be 25 people on Thursday.", "Could you add a vegan option?",
-                  "Can you send the invoice to my email?", "Our meeting moved to 11:30, is that OK?"]),
-        Customer("Jordan Reyes", "+14155550132", None,
-                 [(3, "hey, are you open on public holidays?")],
-                 ["found you on Instagram, love the cinnamon rolls", "do you do gluten-free bread?",
-                  "is there parking nearby?", "can I book a table for 4 tomorrow?"], 0.8),
+        Customer(
+            "Amina Juma",
+            "+255712345001",
+            ADMIN_EMAIL,
+            [(42, "Hi! Do you still have sourdough loaves today? 🍞")],
+            [
+                "Could I pick up two croissants at 5?",
+                "Is the chocolate cake nut-free?",
+                "What time do you close on Sundays?",
+                "Do you deliver to Mikocheni?",
+                "Can I pay by M-Pesa when I pick up?",
+            ],
+            1.2,
+        ),
+        Customer(
+            "Lukas Becker",
+            "+4915123456789",
+            ADMIN_EMAIL,
+            [
+                (25, "Hello, I'd like to order a birthday cake for Saturday."),
+                (24, "Something with strawberries, for about 12 people."),
+            ],
+            [
+                "Can you write 'Alles Gute, Mia!' on it?",
+                Photo("This is the kind of design Mia loves"),
+                "Would 3 pm on Saturday work for pick-up?",
+                "How much would a second, smaller cake be?",
+                "Do you have candles too? 🎂",
+            ],
+        ),
+        Customer(
+            "Ngozi Okafor",
+            "+2348031234567",
+            AGENT_EMAIL,
+            [(15, "Good morning! Is your office catering menu still available?")],
+            [
+                "We'd be 25 people on Thursday.",
+                "Could you add a vegan option?",
+                "Can you send the invoice to my email?",
+                "Our meeting moved to 11:30, is that OK?",
+            ],
+        ),
+        Customer(
+            "Jordan Reyes",
+            "+14155550132",
+            None,
+            [(3, "hey, are you open on public holidays?")],
+            [
+                "found you on Instagram, love the cinnamon rolls",
+                "do you do gluten-free bread?",
+                "is there parking nearby?",
+                "can I book a table for 4 tomorrow?",
+            ],
+            0.8,
+        ),
     ]
 
 
@@ -119,7 +168,7 @@ def sqlite_path(url: str) -> str | None:
     """The file of a SQLite URL; None for other databases and in-memory ones."""
     if not url.startswith("sqlite:///"):
         return None
-    path = url[len("sqlite:///"):].split("?", 1)[0]
+    path = url[len("sqlite:///") :].split("?", 1)[0]
     return path if path and path != ":memory:" else None
 
 
@@ -128,19 +177,35 @@ class DemoFailed(Exception):
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.description = ("The inbox, a stand-in for Meta's Cloud API wired to it, and simulated customers, in one "
-                     "process on a database of its own; no Meta account needed. Ctrl+C stops it.")
+    p.description = (
+        "The inbox, a stand-in for Meta's Cloud API wired to it, and simulated customers, in one "
+        "process on a database of its own; no Meta account needed. Ctrl+C stops it."
+    )
     p.add_argument("--host", default="127.0.0.1", help="where the inbox listens (default: %(default)s)")
     p.add_argument("--port", type=int, default=8000, help="the inbox's port (default: %(default)s)")
-    p.add_argument("--meta-port", type=int, default=8100,
-                   help="the Meta stand-in's port, on 127.0.0.1 (default: %(default)s)")
-    p.add_argument("--database-url", default=DEMO_DATABASE_URL,
-                   help="the demo's own database, never DATABASE_URL (default: %(default)s)")
-    p.add_argument("--customer-interval", type=float, default=10.0, metavar="SECONDS",
-                   help="average wait between simulated customer messages; each wait is 0.5 to 1.5 "
-                        "times this (default: %(default)s)")
-    p.add_argument("--status-delay", type=float, default=1.0, metavar="SECONDS",
-                   help="seconds between sent, delivered and read of each reply (default: %(default)s)")
+    p.add_argument(
+        "--meta-port", type=int, default=8100, help="the Meta stand-in's port, on 127.0.0.1 (default: %(default)s)"
+    )
+    p.add_argument(
+        "--database-url",
+        default=DEMO_DATABASE_URL,
+        help="the demo's own database, never DATABASE_URL (default: %(default)s)",
+    )
+    p.add_argument(
+        "--customer-interval",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="average wait between simulated customer messages; each wait is 0.5 to 1.5 "
+        "times this (default: %(default)s)",
+    )
+    p.add_argument(
+        "--status-delay",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="seconds between sent, delivered and read of each reply (default: %(default)s)",
+    )
     p.add_argument("--log-level", default="info", help="debug also shows one line per HTTP request")
 
 
@@ -173,8 +238,10 @@ def _bind(host: str, port: int, what: str, flag: str) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise DemoFailed(f"{what} cannot listen on {host}:{port} ({exc.strerror or exc}). Is `make run` or "
-                         f"another demo running? Choose another port with {flag}.") from None
+        raise DemoFailed(
+            f"{what} cannot listen on {host}:{port} ({exc.strerror or exc}). Is `make run` or "
+            f"another demo running? Choose another port with {flag}."
+        ) from None
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
@@ -210,8 +277,14 @@ class Demo:
             **extra,
         )
         loopback = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
-        self.meta = FakeMeta(f"http://{loopback}:{args.port}/webhook", app_secret, access_token=access_token,
-                             phone_number_id=PHONE_NUMBER_ID, waba_id=WABA_ID, status_delay=args.status_delay)
+        self.meta = FakeMeta(
+            f"http://{loopback}:{args.port}/webhook",
+            app_secret,
+            access_token=access_token,
+            phone_number_id=PHONE_NUMBER_ID,
+            waba_id=WABA_ID,
+            status_delay=args.status_delay,
+        )
         self.app = create_app(self.settings)
 
         class DemoInbox(_NoSignals, InboxServer):
@@ -221,8 +294,11 @@ class Demo:
             pass
 
         self.inbox_server = DemoInbox(uvicorn_config(self.app, args.host, args.port, log_level="warning"))
-        self.meta_server = DemoMeta(uvicorn.Config(self.meta.app, host="127.0.0.1", port=args.meta_port,
-                                                   ws="none", lifespan="on", log_level="warning"))
+        self.meta_server = DemoMeta(
+            uvicorn.Config(
+                self.meta.app, host="127.0.0.1", port=args.meta_port, ws="none", lifespan="on", log_level="warning"
+            )
+        )
         self.customers = customers()
         self.running: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
         self.stop = asyncio.Event()
@@ -269,8 +345,9 @@ class Demo:
                 signal.signal(sig, lambda *_: loop.call_soon_threadsafe(on_signal))
 
     async def _body(self) -> None:
-        meta_socket = _bind("127.0.0.1", self.args.meta_port, "The Meta stand-in",
-                            "--meta-port (make demo META_PORT=…)")
+        meta_socket = _bind(
+            "127.0.0.1", self.args.meta_port, "The Meta stand-in", "--meta-port (make demo META_PORT=…)"
+        )
         try:
             inbox_socket = _bind(self.args.host, self.args.port, "The inbox", "--port (make demo PORT=…)")
         except DemoFailed:
@@ -328,8 +405,12 @@ class Demo:
             else:  # re-runs: the documented password and role always work
 
                 async def reset(tx: Any, user_id: int = user_id, admin: bool = admin) -> None:
-                    await tx.execute("UPDATE users SET password_hash = :h, is_admin = :a WHERE id = :id",
-                                     h=password_hash, a=1 if admin else 0, id=user_id)
+                    await tx.execute(
+                        "UPDATE users SET password_hash = :h, is_admin = :a WHERE id = :id",
+                        h=password_hash,
+                        a=1 if admin else 0,
+                        id=user_id,
+                    )
 
                 await store.db.write(reset)
             users[email] = User(int(user_id), email, admin)
@@ -351,12 +432,16 @@ class Demo:
         now = time.time()
         openings = [(minutes, text, c) for c in self.customers for minutes, text in c.opening]
         for minutes, text, customer in sorted(openings, key=lambda o: -o[0]):  # oldest first
-            status = await self.meta.post_webhook(self.meta.inbound_value(
-                {"from": customer.wa_id, "name": customer.name, "text": text, "timestamp": now - minutes * 60}))
+            status = await self.meta.post_webhook(
+                self.meta.inbound_value(
+                    {"from": customer.wa_id, "name": customer.name, "text": text, "timestamp": now - minutes * 60}
+                )
+            )
             if status != 200:
                 raise DemoFailed(f"the inbox refused the stand-in's webhook (HTTP {status})")
         amina = await self.app.state.db.fetch_val(
-            "SELECT id FROM conversations WHERE phone_number = :p", p=self.customers[0].phone)
+            "SELECT id FROM conversations WHERE phone_number = :p", p=self.customers[0].phone
+        )
         outbox = self.app.state.outbox
         await outbox.mark_read(admin, amina)
         await outbox.send_text(admin, SEED_REPLY, conversation_id=amina)
@@ -391,16 +476,18 @@ class Demo:
             "",
         ]
         if self.args.host not in ("127.0.0.1", "localhost", "::1"):
-            lines.insert(-1, f"Note: listening on {self.args.host}: anyone who can reach it can log in "
-                             "with the password above.")
+            lines.insert(
+                -1, f"Note: listening on {self.args.host}: anyone who can reach it can log in with the password above."
+            )
         print("\n".join(lines), flush=True)
 
 
 class Simulator:
     """Customers writing now and then, and answering the agents' replies."""
 
-    def __init__(self, meta: Any, db: Any, people: list[Customer], interval: float,
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self, meta: Any, db: Any, people: list[Customer], interval: float, rng: random.Random | None = None
+    ) -> None:
         self.meta = meta
         self.db = db
         self.people = people
@@ -424,7 +511,7 @@ class Simulator:
         """Agent replies the stand-in accepted since the last look."""
         if len(self.meta.requests) < self.seen:  # the stand-in was reset
             self.seen = 0
-        calls = self.meta.requests[self.seen:]
+        calls = self.meta.requests[self.seen :]
         self.seen += len(calls)
         for call in calls:
             body = call.get("json")
@@ -455,7 +542,9 @@ class Simulator:
         return await self.db.fetch_val(
             "SELECT m.wamid FROM messages m JOIN conversations c ON c.id = m.conversation_id"
             " WHERE c.phone_number = :p AND m.direction = 'outbound' AND m.wamid IS NOT NULL"
-            " ORDER BY m.id DESC LIMIT 1", p=customer.phone)
+            " ORDER BY m.id DESC LIMIT 1",
+            p=customer.phone,
+        )
 
     async def write(self, customer: Customer, text: str) -> None:
         log.info("%s (%s) writes: %s", customer.name, customer.phone, text)
@@ -468,8 +557,9 @@ class Simulator:
             return
         log.info("%s (%s) sends a photo: %s", customer.name, customer.phone, photo.caption)
         media_id = register(photo.png(), "image/png", "design.png")
-        await self._post(customer, {"type": "image",
-                                    "image": {"id": media_id, "mime_type": "image/png", "caption": photo.caption}})
+        await self._post(
+            customer, {"type": "image", "image": {"id": media_id, "mime_type": "image/png", "caption": photo.caption}}
+        )
 
     async def react(self, customer: Customer, wamid: str, emoji: str) -> None:
         log.info("%s (%s) reacts %s to your reply", customer.name, customer.phone, emoji)

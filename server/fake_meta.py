@@ -35,24 +35,29 @@ ERROR_CODES_HREF = "https://developers.facebook.com/docs/whatsapp/cloud-api/supp
 
 # code -> (title, details) as Meta words them, for the failures tests inject most.
 ERROR_TITLES: dict[int, tuple[str, str]] = {
-    131047: ("Re-engagement message",
-             "Message failed to send because more than 24 hours have passed since the "
-             "customer last replied to this number."),
+    131047: (
+        "Re-engagement message",
+        "Message failed to send because more than 24 hours have passed since the customer last replied to this number.",
+    ),
     130429: ("Rate limit hit", "Cloud API message throughput has been reached."),
-    131056: ("(Business Account, Consumer Account) pair rate limit hit",
-             "Too many messages sent from the sender phone number to the same recipient "
-             "phone number in a short period of time."),
+    131056: (
+        "(Business Account, Consumer Account) pair rate limit hit",
+        "Too many messages sent from the sender phone number to the same recipient "
+        "phone number in a short period of time.",
+    ),
     190: ("Invalid OAuth access token", "Invalid OAuth access token."),
     131026: ("Message Undeliverable", "Unable to deliver message."),
     131000: ("Something went wrong", "Message failed to send due to an unknown error."),
-    132000: ("Number of parameters does not match the expected number of params",
-             "The number of variable parameter values included in the request did not "
-             "match the number of variable parameters defined in the template."),
-    132001: ("Template name does not exist in the translation",
-             "The template does not exist in the specified language or the template has "
-             "not been approved."),
-    132015: ("Template is Paused", "Template is paused due to low quality so it cannot be "
-             "sent in a template message."),
+    132000: (
+        "Number of parameters does not match the expected number of params",
+        "The number of variable parameter values included in the request did not "
+        "match the number of variable parameters defined in the template.",
+    ),
+    132001: (
+        "Template name does not exist in the translation",
+        "The template does not exist in the specified language or the template has not been approved.",
+    ),
+    132015: ("Template is Paused", "Template is paused due to low quality so it cannot be sent in a template message."),
 }
 
 MEDIA_KINDS = ("image", "video", "audio", "document", "sticker")
@@ -62,32 +67,87 @@ MEDIA_URL_LIFETIME = 300  # seconds a download URL works, as at Meta
 def default_templates() -> list[dict[str, Any]]:
     """The account's templates as Meta lists them: two pages at the default page size."""
     return [
-        {"name": "hello_world", "language": "en_US", "status": "APPROVED", "category": "UTILITY",
-         "id": "900000000000001", "parameter_format": "POSITIONAL", "components": [
-             {"type": "HEADER", "format": "TEXT", "text": "Hello World"},
-             {"type": "BODY", "text": "Welcome and congratulations!! This message demonstrates your "
-                                      "ability to send a WhatsApp message notification from the Cloud API, "
-                                      "hosted by Meta. Thank you for taking the time to test with us."},
-             {"type": "FOOTER", "text": "WhatsApp Business Platform sample message"}]},
-        {"name": "order_update", "language": "en", "status": "APPROVED", "category": "UTILITY",
-         "id": "900000000000002", "parameter_format": "POSITIONAL", "components": [
-             {"type": "BODY", "text": "Hi {{1}}, your order {{2}} has shipped and is on its way.",
-              "example": {"body_text": [["Asha", "#1042"]]}}]},
-        {"name": "order_update", "language": "sw", "status": "APPROVED", "category": "UTILITY",
-         "id": "900000000000003", "parameter_format": "POSITIONAL", "components": [
-             {"type": "BODY", "text": "Habari {{1}}, oda yako {{2}} imetumwa.",
-              "example": {"body_text": [["Asha", "#1042"]]}}]},
-        {"name": "appointment_reminder", "language": "en", "status": "APPROVED", "category": "UTILITY",
-         "id": "900000000000004", "parameter_format": "POSITIONAL", "components": [
-             {"type": "HEADER", "format": "TEXT", "text": "Reminder for {{1}}",
-              "example": {"header_text": ["Asha"]}},
-             {"type": "BODY", "text": "Your appointment is on {{1}} at {{2}}. Reply to change it.",
-              "example": {"body_text": [["Monday", "10:00"]]}},
-             {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "Confirm"}]}]},
-        {"name": "spring_sale", "language": "en", "status": "PENDING", "category": "MARKETING",
-         "id": "900000000000005", "parameter_format": "POSITIONAL", "components": [
-             {"type": "BODY", "text": "Our spring sale starts {{1}}!",
-              "example": {"body_text": [["tomorrow"]]}}]},
+        {
+            "name": "hello_world",
+            "language": "en_US",
+            "status": "APPROVED",
+            "category": "UTILITY",
+            "id": "900000000000001",
+            "parameter_format": "POSITIONAL",
+            "components": [
+                {"type": "HEADER", "format": "TEXT", "text": "Hello World"},
+                {
+                    "type": "BODY",
+                    "text": "Welcome and congratulations!! This message demonstrates your "
+                    "ability to send a WhatsApp message notification from the Cloud API, "
+                    "hosted by Meta. Thank you for taking the time to test with us.",
+                },
+                {"type": "FOOTER", "text": "WhatsApp Business Platform sample message"},
+            ],
+        },
+        {
+            "name": "order_update",
+            "language": "en",
+            "status": "APPROVED",
+            "category": "UTILITY",
+            "id": "900000000000002",
+            "parameter_format": "POSITIONAL",
+            "components": [
+                {
+                    "type": "BODY",
+                    "text": "Hi {{1}}, your order {{2}} has shipped and is on its way.",
+                    "example": {"body_text": [["Asha", "#1042"]]},
+                }
+            ],
+        },
+        {
+            "name": "order_update",
+            "language": "sw",
+            "status": "APPROVED",
+            "category": "UTILITY",
+            "id": "900000000000003",
+            "parameter_format": "POSITIONAL",
+            "components": [
+                {
+                    "type": "BODY",
+                    "text": "Habari {{1}}, oda yako {{2}} imetumwa.",
+                    "example": {"body_text": [["Asha", "#1042"]]},
+                }
+            ],
+        },
+        {
+            "name": "appointment_reminder",
+            "language": "en",
+            "status": "APPROVED",
+            "category": "UTILITY",
+            "id": "900000000000004",
+            "parameter_format": "POSITIONAL",
+            "components": [
+                {
+                    "type": "HEADER",
+                    "format": "TEXT",
+                    "text": "Reminder for {{1}}",
+                    "example": {"header_text": ["Asha"]},
+                },
+                {
+                    "type": "BODY",
+                    "text": "Your appointment is on {{1}} at {{2}}. Reply to change it.",
+                    "example": {"body_text": [["Monday", "10:00"]]},
+                },
+                {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "Confirm"}]},
+            ],
+        },
+        {
+            "name": "spring_sale",
+            "language": "en",
+            "status": "PENDING",
+            "category": "MARKETING",
+            "id": "900000000000005",
+            "parameter_format": "POSITIONAL",
+            "components": [
+                {"type": "BODY", "text": "Our spring sale starts {{1}}!", "example": {"body_text": [["tomorrow"]]}}
+            ],
+        },
     ]
 
 
@@ -101,6 +161,8 @@ def _cursor(index: int) -> str:
 
 def _uncursor(cursor: str) -> int:
     return int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
+
+
 _RATE_LIMIT_CODES = {130429, 131056, 4, 80007}
 _SERVER_ERROR_CODES = {1, 2, 131000}
 _WAMID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
@@ -132,22 +194,27 @@ def error_title(code: int) -> tuple[str, str]:
 
 
 def _graph_error(status: int, message: str, code: int, **extra: Any) -> JSONResponse:
-    error = {"message": message, "type": "OAuthException", "code": code, **extra,
-             "fbtrace_id": _fbtrace_id()}
+    error = {"message": message, "type": "OAuthException", "code": code, **extra, "fbtrace_id": _fbtrace_id()}
     return JSONResponse({"error": error}, status_code=status)
 
 
 def _default_config(status_delay: float) -> dict[str, Any]:
-    return {"statusDelay": status_delay, "autoRead": True, "skipDelivered": False,
-            "statusesBeforeResponse": False}
+    return {"statusDelay": status_delay, "autoRead": True, "skipDelivered": False, "statusesBeforeResponse": False}
 
 
 class FakeMeta:
     """State and config of one stand-in server; `app` is its ASGI app."""
 
-    def __init__(self, webhook_url: str, app_secret: str, access_token: str | None = None,
-                 phone_number_id: str = "1000000001", display_phone_number: str = "15550001111",
-                 waba_id: str = "2000000002", status_delay: float = 0.05) -> None:
+    def __init__(
+        self,
+        webhook_url: str,
+        app_secret: str,
+        access_token: str | None = None,
+        phone_number_id: str = "1000000001",
+        display_phone_number: str = "15550001111",
+        waba_id: str = "2000000002",
+        status_delay: float = 0.05,
+    ) -> None:
         self.webhook_url = webhook_url
         self.app_secret = app_secret
         self.access_token = access_token
@@ -170,10 +237,11 @@ class FakeMeta:
         self.template_requests: list[dict[str, Any]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._client: httpx.AsyncClient | None = None
-        self.app = Starlette(routes=self._routes(), lifespan=self._lifespan,
-                             exception_handlers={ValueError: _bad_request,
-                                                 KeyError: _bad_request,
-                                                 TypeError: _bad_request})
+        self.app = Starlette(
+            routes=self._routes(),
+            lifespan=self._lifespan,
+            exception_handlers={ValueError: _bad_request, KeyError: _bad_request, TypeError: _bad_request},
+        )
 
     def _routes(self) -> list[Route]:
         return [
@@ -210,14 +278,14 @@ class FakeMeta:
 
     def metadata(self) -> dict[str, str]:
         """The `metadata` block Meta puts in every webhook value for our number."""
-        return {"display_phone_number": self.display_phone_number,
-                "phone_number_id": self.phone_number_id}
+        return {"display_phone_number": self.display_phone_number, "phone_number_id": self.phone_number_id}
 
     def envelope(self, value: dict[str, Any]) -> dict[str, Any]:
         """Meta's outer webhook shape around one `messages` change."""
-        return {"object": "whatsapp_business_account",
-                "entry": [{"id": self.waba_id,
-                           "changes": [{"field": "messages", "value": value}]}]}
+        return {
+            "object": "whatsapp_business_account",
+            "entry": [{"id": self.waba_id, "changes": [{"field": "messages", "value": value}]}],
+        }
 
     async def post_webhook(self, value: dict[str, Any]) -> int:
         """Wrap, sign and POST `value` to our server; the HTTP status, or 0 if unreachable."""
@@ -226,8 +294,11 @@ class FakeMeta:
     async def post_envelope(self, payload: dict[str, Any]) -> int:
         """Sign and POST a whole webhook body, serialised compactly and ASCII-escaped like Meta."""
         body = json.dumps(payload, ensure_ascii=True, separators=(",", ":")).encode()
-        headers = {"Content-Type": "application/json", "User-Agent": "facebookexternalua",
-                   "X-Hub-Signature-256": sign(self.app_secret, body)}
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "facebookexternalua",
+            "X-Hub-Signature-256": sign(self.app_secret, body),
+        }
         try:
             if self._client is not None:
                 response = await self._client.post(self.webhook_url, content=body, headers=headers)
@@ -241,29 +312,42 @@ class FakeMeta:
             log.warning("webhook POST to %s answered %s", self.webhook_url, response.status_code)
         return response.status_code
 
-    def status_value(self, wamid: str, status: str, recipient: str,
-                     errors: list[dict[str, Any]] | None = None,
-                     timestamp: int | None = None) -> dict[str, Any]:
+    def status_value(
+        self,
+        wamid: str,
+        status: str,
+        recipient: str,
+        errors: list[dict[str, Any]] | None = None,
+        timestamp: int | None = None,
+    ) -> dict[str, Any]:
         """A webhook value carrying one status update, as Meta shapes it."""
-        entry: dict[str, Any] = {"id": wamid, "status": status,
-                                 "timestamp": str(timestamp or int(time.time())),
-                                 "recipient_id": recipient}
+        entry: dict[str, Any] = {
+            "id": wamid,
+            "status": status,
+            "timestamp": str(timestamp or int(time.time())),
+            "recipient_id": recipient,
+        }
         if status in ("sent", "delivered"):  # Meta sends no billing info on read/failed
             entry["conversation"] = {"id": "conv" + recipient[-8:], "origin": {"type": "service"}}
             entry["pricing"] = {"billable": True, "pricing_model": "PMP", "category": "service"}
         if errors is not None:
             entry["errors"] = errors
-        return {"messaging_product": "whatsapp", "metadata": self.metadata(),
-                "statuses": [entry]}
+        return {"messaging_product": "whatsapp", "metadata": self.metadata(), "statuses": [entry]}
 
     @staticmethod
-    def status_errors(code: int, title: str | None = None,
-                      detail: str | None = None) -> list[dict[str, Any]]:
+    def status_errors(code: int, title: str | None = None, detail: str | None = None) -> list[dict[str, Any]]:
         """The `errors` list of a `failed` status."""
         default_title, default_detail = error_title(code)
         title = title or default_title
-        return [{"code": code, "title": title, "message": title,
-                 "error_data": {"details": detail or default_detail}, "href": ERROR_CODES_HREF}]
+        return [
+            {
+                "code": code,
+                "title": title,
+                "message": title,
+                "error_data": {"details": detail or default_detail},
+                "href": ERROR_CODES_HREF,
+            }
+        ]
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run in the background but keep a handle, so shutdown/reset can cancel it."""
@@ -278,12 +362,12 @@ class FakeMeta:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _post_statuses(self, wamid: str, recipient: str, statuses: list[str],
-                             errors: list[dict[str, Any]] | None = None) -> None:
+    async def _post_statuses(
+        self, wamid: str, recipient: str, statuses: list[str], errors: list[dict[str, Any]] | None = None
+    ) -> None:
         for status in statuses:
             await asyncio.sleep(float(self.config["statusDelay"]))
-            await self.post_webhook(self.status_value(
-                wamid, status, recipient, errors if status == "failed" else None))
+            await self.post_webhook(self.status_value(wamid, status, recipient, errors if status == "failed" else None))
 
     # ---- Graph API ------------------------------------------------------------------
 
@@ -293,18 +377,26 @@ class FakeMeta:
             body = await request.json()
         except ValueError:
             body = None
-        self.requests.append({"method": request.method, "path": request.url.path,
-                              "authorization": request.headers.get("authorization"),
-                              "json": body})
-        if self.access_token is not None and \
-                request.headers.get("authorization") != f"Bearer {self.access_token}":
+        self.requests.append(
+            {
+                "method": request.method,
+                "path": request.url.path,
+                "authorization": request.headers.get("authorization"),
+                "json": body,
+            }
+        )
+        if self.access_token is not None and request.headers.get("authorization") != f"Bearer {self.access_token}":
             return _graph_error(401, "Invalid OAuth access token - Cannot parse access token", 190)
         if request.path_params["phone_id"] != self.phone_number_id:
             return _graph_error(
-                400, f"Unsupported post request. Object with ID '{request.path_params['phone_id']}'"
+                400,
+                f"Unsupported post request. Object with ID '{request.path_params['phone_id']}'"
                 " does not exist, cannot be loaded due to missing permissions, or does not "
-                "support this operation.", 100, type="GraphMethodException",
-                error_subcode=33)
+                "support this operation.",
+                100,
+                type="GraphMethodException",
+                error_subcode=33,
+            )
         if not isinstance(body, dict):
             return _graph_error(400, "(#100) Invalid parameter", 100)
         if body.get("status") == "read" and "message_id" in body:
@@ -312,9 +404,12 @@ class FakeMeta:
             return JSONResponse({"success": True})
         if not body.get("messaging_product") or not body.get("to"):
             missing = "messaging_product" if not body.get("messaging_product") else "to"
-            return _graph_error(400, "(#100) Invalid parameter", 100, error_data={
-                "messaging_product": "whatsapp",
-                "details": f"The parameter {missing} is required."})
+            return _graph_error(
+                400,
+                "(#100) Invalid parameter",
+                100,
+                error_data={"messaging_product": "whatsapp", "details": f"The parameter {missing} is required."},
+            )
         refusal = self._check_message(body)
         if refusal is not None:
             return refusal
@@ -327,47 +422,84 @@ class FakeMeta:
         if kind in MEDIA_KINDS:
             obj = body.get(kind)
             if not isinstance(obj, dict) or not (obj.get("id") or obj.get("link")):
-                return _graph_error(400, "(#100) Invalid parameter", 100, error_data={
-                    "messaging_product": "whatsapp", "details": f"Param {kind}['id'] or {kind}['link'] is required."})
+                return _graph_error(
+                    400,
+                    "(#100) Invalid parameter",
+                    100,
+                    error_data={
+                        "messaging_product": "whatsapp",
+                        "details": f"Param {kind}['id'] or {kind}['link'] is required.",
+                    },
+                )
             if obj.get("id") and str(obj["id"]) not in self.media:
-                return _graph_error(400, "(#131053) Media upload error", 131053, error_data={
-                    "messaging_product": "whatsapp", "details": f"Unknown media id {obj['id']}."})
+                return _graph_error(
+                    400,
+                    "(#131053) Media upload error",
+                    131053,
+                    error_data={"messaging_product": "whatsapp", "details": f"Unknown media id {obj['id']}."},
+                )
         if kind == "template":
             obj = body.get("template")
             if not isinstance(obj, dict) or not obj.get("name") or not isinstance(obj.get("language"), dict):
-                return _graph_error(400, "(#100) Invalid parameter", 100, error_data={
-                    "messaging_product": "whatsapp", "details": "template name and language.code are required."})
+                return _graph_error(
+                    400,
+                    "(#100) Invalid parameter",
+                    100,
+                    error_data={
+                        "messaging_product": "whatsapp",
+                        "details": "template name and language.code are required.",
+                    },
+                )
             code = obj["language"].get("code")
             found = next((t for t in self.templates if t["name"] == obj["name"] and t["language"] == code), None)
             if found is None or found.get("status") != "APPROVED":
                 title, detail = error_title(132001)
-                return _graph_error(404, f"(#132001) {title}", 132001, error_data={
-                    "messaging_product": "whatsapp", "details": f"template name ({obj['name']}) does not exist in {code}"})
-            given = {str(c.get("type", "")).lower(): len(c.get("parameters") or [])
-                     for c in obj.get("components") or [] if isinstance(c, dict)}
+                return _graph_error(
+                    404,
+                    f"(#132001) {title}",
+                    132001,
+                    error_data={
+                        "messaging_product": "whatsapp",
+                        "details": f"template name ({obj['name']}) does not exist in {code}",
+                    },
+                )
+            given = {
+                str(c.get("type", "")).lower(): len(c.get("parameters") or [])
+                for c in obj.get("components") or []
+                if isinstance(c, dict)
+            }
             for comp in found["components"]:
                 part = str(comp.get("type", "")).lower()
                 if part not in ("header", "body") or (part == "header" and comp.get("format", "TEXT") != "TEXT"):
                     continue
                 if given.get(part, 0) != _placeholder_count(comp.get("text")):
                     title, detail = error_title(132000)
-                    return _graph_error(400, f"(#132000) {title}", 132000, error_data={
-                        "messaging_product": "whatsapp",
-                        "details": f"{detail} ({part}: expected {_placeholder_count(comp.get('text'))}, "
-                                   f"got {given.get(part, 0)})"})
+                    return _graph_error(
+                        400,
+                        f"(#132000) {title}",
+                        132000,
+                        error_data={
+                            "messaging_product": "whatsapp",
+                            "details": f"{detail} ({part}: expected {_placeholder_count(comp.get('text'))}, "
+                            f"got {given.get(part, 0)})",
+                        },
+                    )
         return None
 
     # ---- media and templates ----------------------------------------------------------
 
     def _authorized(self, request: Request) -> bool:
-        return self.access_token is None or \
-            request.headers.get("authorization") == f"Bearer {self.access_token}"
+        return self.access_token is None or request.headers.get("authorization") == f"Bearer {self.access_token}"
 
     def register_media(self, data: bytes, mime_type: str, filename: str | None = None) -> str:
         """Keep a file as Meta would after a customer sent it; returns its media id."""
         media_id = str(secrets.randbelow(9 * 10**15) + 10**15)
-        self.media[media_id] = {"data": data, "mime_type": mime_type, "filename": filename,
-                                "sha256": hashlib.sha256(data).hexdigest()}
+        self.media[media_id] = {
+            "data": data,
+            "mime_type": mime_type,
+            "filename": filename,
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
         return media_id
 
     def _media_failure(self, stage: str) -> dict[str, Any] | None:
@@ -378,30 +510,61 @@ class FakeMeta:
     async def _media_url(self, request: Request) -> Response:
         """GET /{version}/{media_id}: the short-lived download URL and the file's facts."""
         media_id = request.path_params["media_id"]
-        self.media_requests.append({"method": "GET", "path": request.url.path, "stage": "url",
-                                    "authorization": request.headers.get("authorization")})
+        self.media_requests.append(
+            {
+                "method": "GET",
+                "path": request.url.path,
+                "stage": "url",
+                "authorization": request.headers.get("authorization"),
+            }
+        )
         if not self._authorized(request):
             return _graph_error(401, "Invalid OAuth access token - Cannot parse access token", 190)
         failure = self._media_failure("url")
         if failure:
             await asyncio.sleep(float(failure.get("delay") or 0))
-            return _graph_error(int(failure.get("status") or 500), "An unexpected error has occurred. "
-                                "Please retry your request later.", 2, is_transient=True)
+            return _graph_error(
+                int(failure.get("status") or 500),
+                "An unexpected error has occurred. Please retry your request later.",
+                2,
+                is_transient=True,
+            )
         item = self.media.get(media_id)
         if item is None:
-            return _graph_error(400, f"Unsupported get request. Object with ID '{media_id}' does not exist, "
-                                "cannot be loaded due to missing permissions, or does not support this "
-                                "operation.", 100, type="GraphMethodException", error_subcode=33)
+            return _graph_error(
+                400,
+                f"Unsupported get request. Object with ID '{media_id}' does not exist, "
+                "cannot be loaded due to missing permissions, or does not support this "
+                "operation.",
+                100,
+                type="GraphMethodException",
+                error_subcode=33,
+            )
         expires = int(time.time()) + MEDIA_URL_LIFETIME
         url = f"{str(request.base_url).rstrip('/')}/whatsapp_business/attachments/?mid={media_id}&ext={expires}"
-        return JSONResponse({"messaging_product": "whatsapp", "url": url, "mime_type": item["mime_type"],
-                             "sha256": item["sha256"], "file_size": len(item["data"]), "id": media_id})
+        return JSONResponse(
+            {
+                "messaging_product": "whatsapp",
+                "url": url,
+                "mime_type": item["mime_type"],
+                "sha256": item["sha256"],
+                "file_size": len(item["data"]),
+                "id": media_id,
+            }
+        )
 
     async def _download(self, request: Request) -> Response:
         """GET the URL from `_media_url` (with the bearer token, as at Meta): the bytes."""
         media_id = request.query_params.get("mid", "")
-        self.media_requests.append({"method": "GET", "path": request.url.path, "stage": "download",
-                                    "mediaId": media_id, "authorization": request.headers.get("authorization")})
+        self.media_requests.append(
+            {
+                "method": "GET",
+                "path": request.url.path,
+                "stage": "download",
+                "mediaId": media_id,
+                "authorization": request.headers.get("authorization"),
+            }
+        )
         if not self._authorized(request):
             return Response(status_code=401)
         failure = self._media_failure("download") or self._media_failure("corrupt")
@@ -424,12 +587,16 @@ class FakeMeta:
             upload = form.get("file")
             data = await upload.read() if upload is not None and not isinstance(upload, str) else None
             record: dict[str, Any] = {
-                "path": request.url.path, "authorization": request.headers.get("authorization"),
-                "messaging_product": form.get("messaging_product"), "type": form.get("type"),
+                "path": request.url.path,
+                "authorization": request.headers.get("authorization"),
+                "messaging_product": form.get("messaging_product"),
+                "type": form.get("type"),
                 "filename": getattr(upload, "filename", None),
                 "contentType": getattr(upload, "content_type", None),
                 "size": len(data) if data is not None else None,
-                "sha256": hashlib.sha256(data).hexdigest() if data is not None else None, "id": None}
+                "sha256": hashlib.sha256(data).hexdigest() if data is not None else None,
+                "id": None,
+            }
         self.uploads.append(record)
         if not self._authorized(request):
             return _graph_error(401, "Invalid OAuth access token - Cannot parse access token", 190)
@@ -437,25 +604,38 @@ class FakeMeta:
             return _graph_error(400, "Unsupported post request.", 100, type="GraphMethodException", error_subcode=33)
         for name, value in (("messaging_product", record["messaging_product"]), ("file", data)):
             if not value:
-                return _graph_error(400, "(#100) Invalid parameter", 100, error_data={
-                    "messaging_product": "whatsapp", "details": f"The parameter {name} is required."})
+                return _graph_error(
+                    400,
+                    "(#100) Invalid parameter",
+                    100,
+                    error_data={"messaging_product": "whatsapp", "details": f"The parameter {name} is required."},
+                )
         mime = str(record["type"] or record["contentType"] or "application/octet-stream")
         record["id"] = self.register_media(data or b"", mime, record["filename"])
         return JSONResponse({"id": record["id"]})
 
     async def _message_templates(self, request: Request) -> JSONResponse:
         """GET /{version}/{waba_id}/message_templates: pages of `template_page_size`."""
-        self.template_requests.append({"path": request.url.path, "query": dict(request.query_params),
-                                       "authorization": request.headers.get("authorization")})
+        self.template_requests.append(
+            {
+                "path": request.url.path,
+                "query": dict(request.query_params),
+                "authorization": request.headers.get("authorization"),
+            }
+        )
         if not self._authorized(request):
             return _graph_error(401, "Invalid OAuth access token - Cannot parse access token", 190)
         if request.path_params["waba_id"] != self.waba_id:
-            return _graph_error(400, f"Unsupported get request. Object with ID "
-                                f"'{request.path_params['waba_id']}' does not exist.", 100,
-                                type="GraphMethodException", error_subcode=33)
+            return _graph_error(
+                400,
+                f"Unsupported get request. Object with ID '{request.path_params['waba_id']}' does not exist.",
+                100,
+                type="GraphMethodException",
+                error_subcode=33,
+            )
         size = max(1, min(int(request.query_params.get("limit") or 25), self.template_page_size))
         start = _uncursor(request.query_params["after"]) if request.query_params.get("after") else 0
-        page = self.templates[start:start + size]
+        page = self.templates[start : start + size]
         body: dict[str, Any] = {"data": copy.deepcopy(page)}
         if page:
             body["paging"] = {"cursors": {"before": _cursor(start), "after": _cursor(start + len(page))}}
@@ -467,9 +647,12 @@ class FakeMeta:
         """Accept a send (or fail it as queued) and schedule its status webhooks."""
         failure = self.failures.pop(0) if self.failures else None
         if failure and failure["via"] == "response":
-            return _graph_error(http_status_for(failure["code"]), failure["title"],
-                                failure["code"], error_data={"messaging_product": "whatsapp",
-                                                             "details": failure["detail"]})
+            return _graph_error(
+                http_status_for(failure["code"]),
+                failure["title"],
+                failure["code"],
+                error_data={"messaging_product": "whatsapp", "details": failure["detail"]},
+            )
         wa_id = "".join(c for c in to if c.isdigit())
         wamid = new_wamid()
         if failure:  # via "status": accepted now, failed by webhook later
@@ -481,9 +664,13 @@ class FakeMeta:
             if self.config["statusesBeforeResponse"]:
                 await self.post_webhook(self.status_value(wamid, statuses.pop(0), wa_id))
             self._spawn(self._post_statuses(wamid, wa_id, statuses))
-        return JSONResponse({"messaging_product": "whatsapp",
-                             "contacts": [{"input": to, "wa_id": wa_id}],
-                             "messages": [{"id": wamid, "message_status": "accepted"}]})
+        return JSONResponse(
+            {
+                "messaging_product": "whatsapp",
+                "contacts": [{"input": to, "wa_id": wa_id}],
+                "messages": [{"id": wamid, "message_status": "accepted"}],
+            }
+        )
 
     # ---- /simulate ------------------------------------------------------------------
 
@@ -495,8 +682,12 @@ class FakeMeta:
         via = body.get("via", "response")
         if via not in ("response", "status"):
             return JSONResponse({"error": "via must be 'response' or 'status'"}, status_code=400)
-        failure = {"code": code, "via": via, "title": body.get("title") or title,
-                   "detail": body.get("detail") or detail}
+        failure = {
+            "code": code,
+            "via": via,
+            "title": body.get("title") or title,
+            "detail": body.get("detail") or detail,
+        }
         self.failures.extend(dict(failure) for _ in range(int(body.get("times", 1))))
         return JSONResponse({"queued": len(self.failures)})
 
@@ -528,23 +719,32 @@ class FakeMeta:
             contact["user_id"] = body["userId"]
             message["from_user_id"] = body["userId"]
         kind = body.get("type", "text")
-        message.update({"id": body.get("wamid") or new_wamid(),
-                        "timestamp": str(int(body.get("timestamp") or time.time())),
-                        "type": kind})
+        message.update(
+            {
+                "id": body.get("wamid") or new_wamid(),
+                "timestamp": str(int(body.get("timestamp") or time.time())),
+                "type": kind,
+            }
+        )
         if "context" in body:
             message["context"] = body["context"]
         if kind == "text":
             message["text"] = {"body": body.get("text", "")}
         else:
             message[kind] = body.get(kind, {})
-        return {"messaging_product": "whatsapp", "metadata": self.metadata(),
-                "contacts": [contact], "messages": [message]}
+        return {
+            "messaging_product": "whatsapp",
+            "metadata": self.metadata(),
+            "contacts": [contact],
+            "messages": [message],
+        }
 
     async def _sim_status(self, request: Request) -> JSONResponse:
         """Post one status webhook of the caller's choosing."""
         body = await _json_object(request)
-        value = self.status_value(body["wamid"], body["status"], str(body.get("recipient", "")),
-                                  body.get("errors"), body.get("timestamp"))
+        value = self.status_value(
+            body["wamid"], body["status"], str(body.get("recipient", "")), body.get("errors"), body.get("timestamp")
+        )
         return JSONResponse({"webhookStatus": await self.post_webhook(value)})
 
     async def _sim_webhook(self, request: Request) -> JSONResponse:
@@ -567,8 +767,9 @@ class FakeMeta:
             mime = request.headers.get("content-type") or "application/octet-stream"
             filename = request.query_params.get("filename")
         media_id = self.register_media(data, mime, filename)
-        return JSONResponse({"id": media_id, "sha256": self.media[media_id]["sha256"], "size": len(data),
-                             "mimeType": mime})
+        return JSONResponse(
+            {"id": media_id, "sha256": self.media[media_id]["sha256"], "size": len(data), "mimeType": mime}
+        )
 
     async def _sim_media_fail(self, request: Request) -> JSONResponse:
         """Fail the next `times` media fetches: at the URL lookup ("url", the default), the
@@ -625,12 +826,19 @@ async def _json_object(request: Request) -> dict[str, Any]:
     return body
 
 
-def create_app(webhook_url: str, app_secret: str, access_token: str | None = None,
-               phone_number_id: str = "1000000001", display_phone_number: str = "15550001111",
-               waba_id: str = "2000000002", status_delay: float = 0.05) -> Starlette:
+def create_app(
+    webhook_url: str,
+    app_secret: str,
+    access_token: str | None = None,
+    phone_number_id: str = "1000000001",
+    display_phone_number: str = "15550001111",
+    waba_id: str = "2000000002",
+    status_delay: float = 0.05,
+) -> Starlette:
     """The ASGI app of a fresh FakeMeta, when nobody needs the instance itself."""
-    return FakeMeta(webhook_url, app_secret, access_token, phone_number_id,
-                    display_phone_number, waba_id, status_delay).app
+    return FakeMeta(
+        webhook_url, app_secret, access_token, phone_number_id, display_phone_number, waba_id, status_delay
+    ).app
 
 
 async def serve(host: str, port: int, **kwargs: Any) -> None:

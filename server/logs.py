@@ -13,8 +13,9 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Awaitable, Callable, MutableMapping
 from contextvars import ContextVar
-from typing import Any, Awaitable, Callable, MutableMapping
+from typing import Any
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -148,7 +149,13 @@ class RequestIdMiddleware:
             return
         client = scope.get("client")
         access_log.log(
-            level, "method=%s path=%s status=%d duration_ms=%.1f request_id=%s client=%s",
-            method, shown, status, seconds * 1000, rid, client[0] if client else "-",
+            level,
+            "method=%s path=%s status=%d duration_ms=%.1f request_id=%s client=%s",
+            method,
+            shown,
+            status,
+            seconds * 1000,
+            rid,
+            client[0] if client else "-",
             extra={"request_id": rid},
         )

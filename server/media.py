@@ -52,6 +52,7 @@ MAX_CAPTION = 1024
 
 # -- the media store -----------------------------------------------------------------------
 
+
 class MediaStore(Protocol):
     """Where file bytes live, by key. A folder by default; an S3-compatible bucket fits too."""
 
@@ -132,10 +133,14 @@ class Limit:
 
 
 DOCUMENT_TYPES = (
-    "application/pdf", "text/plain", "application/msword",
+    "application/pdf",
+    "text/plain",
+    "application/msword",
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    "application/vnd.ms-excel", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "application/vnd.ms-powerpoint", "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "application/vnd.ms-excel",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.ms-powerpoint",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
 )
 LIMITS: dict[str, Limit] = {
     "image": Limit(("image/jpeg", "image/png"), 5 * MB, True),
@@ -145,9 +150,16 @@ LIMITS: dict[str, Limit] = {
     "sticker": Limit(("image/webp",), 500 * 1024, False),  # 100 KB when not animated
 }
 STATIC_STICKER_MAX = 100 * 1024
-_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "audio/mp3": "audio/mpeg",
-            "audio/x-m4a": "audio/mp4", "audio/m4a": "audio/mp4", "audio/opus": "audio/ogg",
-            "audio/x-aac": "audio/aac", "video/3gp": "video/3gpp"}
+_ALIASES = {
+    "image/jpg": "image/jpeg",
+    "image/pjpeg": "image/jpeg",
+    "audio/mp3": "audio/mpeg",
+    "audio/x-m4a": "audio/mp4",
+    "audio/m4a": "audio/mp4",
+    "audio/opus": "audio/ogg",
+    "audio/x-aac": "audio/aac",
+    "video/3gp": "video/3gpp",
+}
 
 
 def _refuse(status: int, message: str) -> Exception:
@@ -200,13 +212,19 @@ def classify(data: bytes, filename: str | None, declared: str | None, requested:
         raise _refuse(422, f"type must be one of {', '.join(MEDIA_KINDS)}")
     kind = requested or _kind_for(mime)
     if kind is None:
-        raise _refuse(422, f"WhatsApp does not accept {mime} files: send JPEG or PNG images, MP4 or 3GPP "
-                           "video, AAC, MP4, MPEG, AMR or OGG audio, WebP stickers, or PDF, Office or text "
-                           "documents")
+        raise _refuse(
+            422,
+            f"WhatsApp does not accept {mime} files: send JPEG or PNG images, MP4 or 3GPP "
+            "video, AAC, MP4, MPEG, AMR or OGG audio, WebP stickers, or PDF, Office or text "
+            "documents",
+        )
     limit = LIMITS[kind]
     if mime not in limit.types:
-        raise _refuse(422, f"WhatsApp does not accept {mime} as {'an' if kind[0] in 'aeiou' else 'a'} "
-                           f"{kind}: it accepts {', '.join(limit.types)}")
+        raise _refuse(
+            422,
+            f"WhatsApp does not accept {mime} as {'an' if kind[0] in 'aeiou' else 'a'} "
+            f"{kind}: it accepts {', '.join(limit.types)}",
+        )
     if kind in ("image", "sticker") and real != mime:
         raise _refuse(422, f"the file is not a valid {mime.split('/')[1].upper()} image")
     if not data:
@@ -215,8 +233,13 @@ def classify(data: bytes, filename: str | None, declared: str | None, requested:
     if kind == "sticker" and not webp_is_animated(data):
         max_bytes = STATIC_STICKER_MAX
     if len(data) > max_bytes:
-        what = "animated stickers" if kind == "sticker" and max_bytes != STATIC_STICKER_MAX else \
-            "stickers" if kind == "sticker" else f"{kind}s"
+        what = (
+            "animated stickers"
+            if kind == "sticker" and max_bytes != STATIC_STICKER_MAX
+            else "stickers"
+            if kind == "sticker"
+            else f"{kind}s"
+        )
         raise _refuse(422, f"the file is {_size(len(data))}: WhatsApp accepts {what} up to {_size(max_bytes)}")
     return kind, mime
 
@@ -231,6 +254,7 @@ def safe_filename(name: str | None, kind: str, mime: str) -> str:
 
 # -- the download queue --------------------------------------------------------------------
 
+
 async def queue_download(tx: Tx, media_id: str, message_id: int) -> None:
     """Queue an inbound file for download (in the transaction that stores its message)."""
     now = now_ms()
@@ -238,7 +262,9 @@ async def queue_download(tx: Tx, media_id: str, message_id: int) -> None:
         "INSERT INTO media_files (media_id, message_id, direction, status, attempts, next_attempt_at,"
         " created_at, updated_at) VALUES (:id, :m, 'inbound', 'pending', 0, :now, :now, :now)"
         " ON CONFLICT (media_id) DO NOTHING",
-        id=media_id, m=message_id, now=now,
+        id=media_id,
+        m=message_id,
+        now=now,
     )
 
 
@@ -253,15 +279,25 @@ def _sha_matches(expected: str, data: bytes) -> bool:
     digest = hashlib.sha256(data).digest()
     expected = expected.strip()
     return expected.lower() == digest.hex() or expected in (
-        base64.b64encode(digest).decode(), base64.urlsafe_b64encode(digest).decode(),
-        base64.b64encode(digest).decode().rstrip("="), base64.urlsafe_b64encode(digest).decode().rstrip("="))
+        base64.b64encode(digest).decode(),
+        base64.urlsafe_b64encode(digest).decode(),
+        base64.b64encode(digest).decode().rstrip("="),
+        base64.urlsafe_b64encode(digest).decode().rstrip("="),
+    )
 
 
 class MediaService:
     """The downloader worker, the media store, and sending files."""
 
-    def __init__(self, db: Database, store: Store, cloud: CloudAPI, settings: Settings,
-                 files: MediaStore | None = None, concurrency: int = 4) -> None:
+    def __init__(
+        self,
+        db: Database,
+        store: Store,
+        cloud: CloudAPI,
+        settings: Settings,
+        files: MediaStore | None = None,
+        concurrency: int = 4,
+    ) -> None:
         self.db = db
         self.store = store
         self.cloud = cloud
@@ -317,7 +353,8 @@ class MediaService:
     async def _seconds_to_next_due(self) -> float:
         due = await self.db.fetch_val(
             "SELECT MIN(t) FROM (SELECT MIN(next_attempt_at) AS t FROM media_files WHERE status = 'pending'"
-            " UNION ALL SELECT MIN(claimed_until) AS t FROM media_files WHERE status = 'downloading') x")
+            " UNION ALL SELECT MIN(claimed_until) AS t FROM media_files WHERE status = 'downloading') x"
+        )
         if due is None:
             return 30.0
         return min(30.0, max(0.01, (int(due) - now_ms()) / 1000 + 0.005))
@@ -330,26 +367,33 @@ class MediaService:
 
         async def job(tx: Tx) -> list[dict[str, Any]]:
             now = now_ms()
-            claimable = ("(status = 'pending' AND next_attempt_at <= :now)"
-                         " OR (status = 'downloading' AND claimed_until < :now)")
+            claimable = (
+                "(status = 'pending' AND next_attempt_at <= :now) OR (status = 'downloading' AND claimed_until < :now)"
+            )
             if media_id is not None:
                 where, values = "media_id = :id AND status = 'pending'", {"id": media_id}
             else:
-                where = (f"media_id IN (SELECT media_id FROM media_files WHERE {claimable}"
-                         f" ORDER BY next_attempt_at LIMIT :n) AND ({claimable})")
+                where = (
+                    f"media_id IN (SELECT media_id FROM media_files WHERE {claimable}"
+                    f" ORDER BY next_attempt_at LIMIT :n) AND ({claimable})"
+                )
                 values = {"n": limit}
             return await tx.fetch_all(
                 "UPDATE media_files SET status = 'downloading', attempts = attempts + 1, claimed_until = :lease,"
                 f" updated_at = :now WHERE {where} RETURNING media_id, message_id, attempts",
-                now=now, lease=now + self._lease_ms(), **values)
+                now=now,
+                lease=now + self._lease_ms(),
+                **values,
+            )
 
         return await self.db.write(job)
 
     async def _download(self, row: dict[str, Any]) -> None:
         media_id, message_id, attempts = str(row["media_id"]), row["message_id"], int(row["attempts"])
         try:
-            stored = await asyncio.wait_for(self._fetch(media_id, message_id),
-                                            timeout=self.settings.media_download_timeout)
+            stored = await asyncio.wait_for(
+                self._fetch(media_id, message_id), timeout=self.settings.media_download_timeout
+            )
         except asyncio.CancelledError:
             raise
         except DownloadFailed as exc:
@@ -366,8 +410,9 @@ class MediaService:
 
     async def _fetch(self, media_id: str, message_id: int | None) -> tuple[str, str | None, str, int]:
         """Resolve the id to its URL, download, check, store: (key, mime, sha256, size)."""
-        info = await self.cloud.get_json(quote(media_id, safe=""), timeout=self.settings.media_download_timeout,
-                                         retry=False)
+        info = await self.cloud.get_json(
+            quote(media_id, safe=""), timeout=self.settings.media_download_timeout, retry=False
+        )
         url = info.get("url")
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise DownloadFailed(f"no download URL in Meta's answer {json.dumps(info)[:200]}")
@@ -379,8 +424,9 @@ class MediaService:
         try:
             data = await self.cloud.download(url, limit, self.settings.media_download_timeout)
         except SendError as exc:
-            raise DownloadFailed(exc.error.get("detail") or exc.error["message"],
-                                 permanent=exc.error.get("title") == "Too large") from None
+            raise DownloadFailed(
+                exc.error.get("detail") or exc.error["message"], permanent=exc.error.get("title") == "Too large"
+            ) from None
         if declared_size is not None and len(data) != declared_size:
             raise DownloadFailed(f"got {len(data)} bytes, Meta announced {declared_size}")
         expected = info.get("sha256")
@@ -405,7 +451,13 @@ class MediaService:
                 "UPDATE media_files SET status = 'ready', storage_key = :k, mime_type = COALESCE(:mime, mime_type),"
                 " sha256 = :sha, size = :size, error = NULL, claimed_until = NULL, next_attempt_at = NULL,"
                 " updated_at = :now WHERE media_id = :id AND status = 'downloading' RETURNING message_id",
-                k=key, mime=mime, sha=digest, size=size, now=now_ms(), id=media_id)
+                k=key,
+                mime=mime,
+                sha=digest,
+                size=size,
+                now=now_ms(),
+                id=media_id,
+            )
             if rows and rows[0]["message_id"] is not None:
                 await self._set_message_media(tx, rows[0]["message_id"], status="ready", size=size)
 
@@ -421,7 +473,11 @@ class MediaService:
                 rows = await tx.fetch_all(
                     "UPDATE media_files SET status = 'unavailable', error = :e, claimed_until = NULL,"
                     " next_attempt_at = NULL, updated_at = :now WHERE media_id = :id AND status = 'downloading'"
-                    " RETURNING message_id", e=reason, now=now, id=media_id)
+                    " RETURNING message_id",
+                    e=reason,
+                    now=now,
+                    id=media_id,
+                )
                 if rows and rows[0]["message_id"] is not None:
                     await self._set_message_media(tx, rows[0]["message_id"], status="unavailable")
             else:
@@ -429,28 +485,42 @@ class MediaService:
                 await tx.execute(
                     "UPDATE media_files SET status = 'pending', error = :e, claimed_until = NULL,"
                     " next_attempt_at = :next, updated_at = :now WHERE media_id = :id AND status = 'downloading'",
-                    e=reason, next=now + int(delay * 1000), now=now, id=media_id)
+                    e=reason,
+                    next=now + int(delay * 1000),
+                    now=now,
+                    id=media_id,
+                )
 
         await self.db.write(job)
         if exhausted:
             log.warning("media %s unavailable after %d attempt(s): %s", media_id, attempts, reason)
         else:
-            log.info("download of media %s failed (attempt %d of %d): %s; will retry",
-                     media_id, attempts, self.max_attempts, reason)
+            log.info(
+                "download of media %s failed (attempt %d of %d): %s; will retry",
+                media_id,
+                attempts,
+                self.max_attempts,
+                reason,
+            )
         self.wake()
 
     async def _set_message_media(self, tx: Tx, message_id: int, **changes: Any) -> None:
         row = await tx.fetch_one(
             "SELECT m.media, c.owner_id FROM messages m JOIN conversations c ON c.id = m.conversation_id"
-            " WHERE m.id = :id", id=message_id)
+            " WHERE m.id = :id",
+            id=message_id,
+        )
         if row is None:
             return
         media = json.loads(row["media"]) if row["media"] else {}
         if not isinstance(media, dict):
             media = {}
         media.update(changes)
-        await tx.execute("UPDATE messages SET media = :m WHERE id = :id",
-                         m=json.dumps(media, ensure_ascii=False, separators=(",", ":")), id=message_id)
+        await tx.execute(
+            "UPDATE messages SET media = :m WHERE id = :id",
+            m=json.dumps(media, ensure_ascii=False, separators=(",", ":")),
+            id=message_id,
+        )
         await self.store._emit_message(tx, "message.updated", message_id, row["owner_id"])
 
     # -- by hand (python -m server download-media) ------------------------------------------
@@ -458,7 +528,8 @@ class MediaService:
         """Queue inbound media of messages stored before downloads existed."""
         rows = await self.db.fetch_all(
             "SELECT m.id, m.media FROM messages m WHERE m.direction = 'inbound' AND m.media IS NOT NULL"
-            " AND NOT EXISTS (SELECT 1 FROM media_files f WHERE f.message_id = m.id)")
+            " AND NOT EXISTS (SELECT 1 FROM media_files f WHERE f.message_id = m.id)"
+        )
         queued = 0
         for row in rows:
             media = json.loads(row["media"]) if row["media"] else None
@@ -478,19 +549,26 @@ class MediaService:
         """Try every pending download once now, whatever its schedule (and, with
         `retry_failed`, the unavailable ones again, with a fresh set of attempts)."""
         if retry_failed:
+
             async def reset(tx: Tx) -> list[dict[str, Any]]:
                 rows = await tx.fetch_all(
                     "UPDATE media_files SET status = 'pending', attempts = 0, next_attempt_at = :now, error = NULL,"
                     " updated_at = :now WHERE status = 'unavailable' AND direction = 'inbound'"
-                    " RETURNING media_id, message_id", now=now_ms())
+                    " RETURNING media_id, message_id",
+                    now=now_ms(),
+                )
                 for r in rows:
                     if r["message_id"] is not None:
                         await self._set_message_media(tx, r["message_id"], status="pending")
                 return rows
 
             await self.db.write(reset)
-        ids = [r["media_id"] for r in await self.db.fetch_all(
-            "SELECT media_id FROM media_files WHERE status = 'pending' ORDER BY created_at")]
+        ids = [
+            r["media_id"]
+            for r in await self.db.fetch_all(
+                "SELECT media_id FROM media_files WHERE status = 'pending' ORDER BY created_at"
+            )
+        ]
         for media_id in ids:
             for row in await self.claim(1, media_id=media_id):
                 await self._download(row)
@@ -501,15 +579,20 @@ class MediaService:
         return counts
 
     # -- sending a file ------------------------------------------------------------------
-    async def send_form(self, request: Request, user: User,
-                        target_of: Callable[[Request, dict[str, Any]], tuple[int | None, str | None, str | None]]
-                        ) -> Response:
+    async def send_form(
+        self,
+        request: Request,
+        user: User,
+        target_of: Callable[[Request, dict[str, Any]], tuple[int | None, str | None, str | None]],
+    ) -> Response:
         """POST /api/conversations/send as multipart/form-data: `file`, optional `caption`
         and `type`, and `conversationId` or `phoneNumber`, optional `clientId`."""
         limit = LIMITS["document"].max_bytes + MB
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
-            raise _refuse(413, f"the upload is larger than WhatsApp's largest file ({_size(LIMITS['document'].max_bytes)})")
+            raise _refuse(
+                413, f"the upload is larger than WhatsApp's largest file ({_size(LIMITS['document'].max_bytes)})"
+            )
         async with request.form(max_files=1, max_fields=20) as form:
             upload = form.get("file")
             if upload is None or isinstance(upload, str):
@@ -520,14 +603,31 @@ class MediaService:
             fields = {k: v for k, v in form.multi_items() if isinstance(v, str) and v != ""}
             filename, content_type = upload.filename, upload.content_type
         conversation_id, phone, client_id = target_of(request, fields)
-        message = await self.send_file(user, data, filename, content_type, fields.get("caption") or "",
-                                       requested=fields.get("type"), phone=phone,
-                                       conversation_id=conversation_id, client_id=client_id)
+        message = await self.send_file(
+            user,
+            data,
+            filename,
+            content_type,
+            fields.get("caption") or "",
+            requested=fields.get("type"),
+            phone=phone,
+            conversation_id=conversation_id,
+            client_id=client_id,
+        )
         return JSONResponse(message, status_code=201)
 
-    async def send_file(self, user: User, data: bytes, filename: str | None, content_type: str | None,
-                        caption: str = "", requested: str | None = None, phone: str | None = None,
-                        conversation_id: int | None = None, client_id: str | None = None) -> dict[str, Any]:
+    async def send_file(
+        self,
+        user: User,
+        data: bytes,
+        filename: str | None,
+        content_type: str | None,
+        caption: str = "",
+        requested: str | None = None,
+        phone: str | None = None,
+        conversation_id: int | None = None,
+        client_id: str | None = None,
+    ) -> dict[str, Any]:
         kind, mime = classify(data, filename, content_type, requested)
         caption = caption.strip()
         if caption and not LIMITS[kind].caption:
@@ -539,8 +639,15 @@ class MediaService:
         if not await self.files.exists(key):
             await self.files.put(key, data)
         local_id = "out-" + uuid.uuid4().hex
-        media = {"id": local_id, "mimeType": mime, "sha256": digest, "caption": caption or None,
-                 "filename": name, "size": len(data), "status": "ready"}
+        media = {
+            "id": local_id,
+            "mimeType": mime,
+            "sha256": digest,
+            "caption": caption or None,
+            "filename": name,
+            "size": len(data),
+            "status": "ready",
+        }
 
         async def record_file(tx: Tx, message_id: int) -> None:
             now = now_ms()
@@ -548,11 +655,20 @@ class MediaService:
                 "INSERT INTO media_files (media_id, message_id, direction, status, attempts, mime_type, sha256,"
                 " size, storage_key, filename, created_at, updated_at) VALUES (:id, :m, 'outbound', 'ready', 0,"
                 " :mime, :sha, :size, :k, :name, :now, :now)",
-                id=local_id, m=message_id, mime=mime, sha=digest, size=len(data), k=key, name=name, now=now)
+                id=local_id,
+                m=message_id,
+                mime=mime,
+                sha=digest,
+                size=len(data),
+                k=key,
+                name=name,
+                now=now,
+            )
 
         content = caption or (name if kind == "document" else "")
-        outbound = await self.store.create_outbound(user, content, phone, conversation_id, client_id, kind=kind,
-                                                    media=media, after_insert=record_file)
+        outbound = await self.store.create_outbound(
+            user, content, phone, conversation_id, client_id, kind=kind, media=media, after_insert=record_file
+        )
 
         from .outbox import deliver  # here: store.py imports this module, and outbox imports store
 
@@ -568,6 +684,7 @@ class MediaService:
 
 
 # -- serving files -------------------------------------------------------------------------
+
 
 def media_token(request: Request) -> str | None:
     """Authorization header, else the dashboard's `inbox_token` cookie, else `?token=`:
@@ -604,12 +721,17 @@ async def serve_media(request: Request) -> Response:
     row = await db.fetch_one(
         "SELECT f.status, f.mime_type, f.storage_key, f.filename, f.sha256, m.media, c.owner_id FROM media_files f"
         " JOIN messages m ON m.id = f.message_id JOIN conversations c ON c.id = m.conversation_id"
-        " WHERE f.media_id = :id", id=media_id)
+        " WHERE f.media_id = :id",
+        id=media_id,
+    )
     if row is None or not user.may_see(row["owner_id"]):
         return JSONResponse({"error": f"media {media_id} not found"}, 404)
     if row["status"] in ("pending", "downloading"):
-        return JSONResponse({"error": "this file is still being downloaded from WhatsApp", "status": "pending"},
-                            503, headers={"Retry-After": "5"})
+        return JSONResponse(
+            {"error": "this file is still being downloaded from WhatsApp", "status": "pending"},
+            503,
+            headers={"Retry-After": "5"},
+        )
     if row["status"] != "ready" or not row["storage_key"]:
         return JSONResponse({"error": "this file could not be downloaded from WhatsApp", "status": "unavailable"}, 410)
     mime = row["mime_type"] or "application/octet-stream"

@@ -7,7 +7,8 @@ so a crash, a timeout or a refusal leaves it visible with its reason instead of 
 from __future__ import annotations
 
 import logging
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from .auth import User
 from .store import Outbound, Store
@@ -39,8 +40,14 @@ class Outbox:
         self.store = store
         self.cloud = cloud
 
-    async def send_text(self, user: User, content: str, phone: str | None = None,
-                        conversation_id: int | None = None, client_id: str | None = None) -> dict[str, Any]:
+    async def send_text(
+        self,
+        user: User,
+        content: str,
+        phone: str | None = None,
+        conversation_id: int | None = None,
+        client_id: str | None = None,
+    ) -> dict[str, Any]:
         outbound = await self.store.create_outbound(user, content, phone, conversation_id, client_id)
         return await deliver(self.store, outbound, lambda to: self.cloud.send_text(to, outbound.message["content"]))
 

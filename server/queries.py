@@ -7,7 +7,7 @@ event built inside a write shows exactly what the REST API would show after it.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from .auth import User
@@ -26,7 +26,7 @@ class Reader(Protocol):
 def iso(ms: int | None) -> str | None:
     if ms is None:
         return None
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _json(text: str | None) -> Any:
@@ -95,13 +95,16 @@ async def list_messages(
     if after is not None:
         rows = await reader.fetch_all(
             _MESSAGE_SELECT + " WHERE m.conversation_id = :c AND m.id > :after ORDER BY m.id ASC LIMIT :lim",
-            c=conversation_id, after=after, lim=limit,
+            c=conversation_id,
+            after=after,
+            lim=limit,
         )
     else:
         rows = await reader.fetch_all(
-            _MESSAGE_SELECT
-            + " WHERE m.conversation_id = :c AND m.id < :before ORDER BY m.id DESC LIMIT :lim",
-            c=conversation_id, before=before if before is not None else 2**62, lim=limit,
+            _MESSAGE_SELECT + " WHERE m.conversation_id = :c AND m.id < :before ORDER BY m.id DESC LIMIT :lim",
+            c=conversation_id,
+            before=before if before is not None else 2**62,
+            lim=limit,
         )
         rows.reverse()
     if not rows:
@@ -109,7 +112,9 @@ async def list_messages(
     reactions = await reader.fetch_all(
         "SELECT x.message_wamid, x.emoji, x.direction FROM reactions x JOIN messages m ON m.wamid = x.message_wamid"
         " WHERE m.conversation_id = :c AND m.id BETWEEN :lo AND :hi AND x.emoji <> '' ORDER BY x.created_at",
-        c=conversation_id, lo=rows[0]["id"], hi=rows[-1]["id"],
+        c=conversation_id,
+        lo=rows[0]["id"],
+        hi=rows[-1]["id"],
     )
     by_wamid: dict[str, list[dict[str, Any]]] = {}
     for r in reactions:
@@ -198,15 +203,11 @@ async def list_conversations(
     limit = max(1, min(limit, MAX_PAGE))
     before_at, before_id = 2**62, 2**62
     if before is not None:
-        anchor = await reader.fetch_one(
-            "SELECT last_message_at, id FROM conversations WHERE id = :id", id=before
-        )
+        anchor = await reader.fetch_one("SELECT last_message_at, id FROM conversations WHERE id = :id", id=before)
         if anchor is None:
             return []
         before_at, before_id = anchor["last_message_at"], anchor["id"]
-    values: dict[str, Any] = dict(
-        admin=1 if user.is_admin else 0, uid=user.id, bat=before_at, bid=before_id, lim=limit
-    )
+    values: dict[str, Any] = dict(admin=1 if user.is_admin else 0, uid=user.id, bat=before_at, bid=before_id, lim=limit)
     where = (
         " WHERE (:admin = 1 OR c.owner_id = :uid)"
         " AND (c.last_message_at < :bat OR (c.last_message_at = :bat AND c.id < :bid))"
@@ -231,6 +232,7 @@ async def list_conversations(
 
 # -- events --------------------------------------------------------------------------------
 
+
 def event_view(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": row["id"],
@@ -248,6 +250,10 @@ async def events_since(reader: Reader, user: User, since: int, until: int) -> li
     rows = await reader.fetch_all(
         "SELECT id, type, conversation_id, owner_id, data FROM events"
         " WHERE id > :since AND id <= :until AND (:admin = 1 OR owner_id = :uid) ORDER BY id LIMIT :lim",
-        since=since, until=until, admin=1 if user.is_admin else 0, uid=user.id, lim=EVENTS_PAGE,
+        since=since,
+        until=until,
+        admin=1 if user.is_admin else 0,
+        uid=user.id,
+        lim=EVENTS_PAGE,
     )
     return [event_view(r) for r in rows]

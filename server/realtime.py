@@ -13,8 +13,9 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
@@ -41,8 +42,12 @@ _OVERFLOW = HubEvent(-1, None, "")
 
 
 def _frame(event: dict[str, Any]) -> HubEvent:
-    public = {"id": event["id"], "type": event["type"], "conversationId": event["conversationId"],
-              "data": event["data"]}
+    public = {
+        "id": event["id"],
+        "type": event["type"],
+        "conversationId": event["conversationId"],
+        "data": event["data"],
+    }
     return HubEvent(event["id"], event.get("ownerId"), json.dumps(public, separators=(",", ":")))
 
 
@@ -106,7 +111,9 @@ class Hub:
                 while True:
                     rows = await self.db.fetch_all(
                         "SELECT id, type, conversation_id, owner_id, data FROM events"
-                        " WHERE id > :after ORDER BY id LIMIT 500", after=self.last_id)
+                        " WHERE id > :after ORDER BY id LIMIT 500",
+                        after=self.last_id,
+                    )
                     for row in rows:
                         event = queries.event_view(row)
                         event["ownerId"] = row["owner_id"]
@@ -157,6 +164,7 @@ class Hub:
 
 
 # -- the websocket endpoint ----------------------------------------------------------------
+
 
 async def websocket_endpoint(ws: WebSocket) -> None:
     """`/ws?token=…&since=…`: missed events first, then live ones, no gap, no duplicate."""
@@ -216,8 +224,11 @@ async def _pump(ws: WebSocket, hub: Hub, sub: Subscription, last: int) -> None:
             if message["type"] == "websocket.disconnect":
                 return
 
-    tasks = [asyncio.create_task(send_live()), asyncio.create_task(read_until_closed()),
-             asyncio.create_task(sub.overflowed.wait())]
+    tasks = [
+        asyncio.create_task(send_live()),
+        asyncio.create_task(read_until_closed()),
+        asyncio.create_task(sub.overflowed.wait()),
+    ]
     done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     for task in pending:
         task.cancel()
@@ -235,6 +246,7 @@ async def _pump(ws: WebSocket, hub: Hub, sub: Subscription, last: int) -> None:
 
 
 # -- cross-process backends ----------------------------------------------------------------
+
 
 class _Backend:
     """Announces new events to every process; carries no event data (the table does)."""

@@ -51,7 +51,7 @@ class Settings:
     static_dir: str = field(default_factory=lambda: str(Path(__file__).resolve().parent.parent / "static"))
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, env_file: str | None = ".env") -> "Settings":
+    def from_env(cls, environ: dict[str, str] | None = None, env_file: str | None = ".env") -> Settings:
         """Environment variables win over the `.env` file, which wins over defaults."""
         values: dict[str, str] = {}
         if env_file and Path(env_file).is_file():
@@ -72,7 +72,7 @@ class Settings:
                 kwargs[f.name] = raw
         return cls(**kwargs)
 
-    def with_(self, **changes: object) -> "Settings":
+    def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)
 
     def missing_for_meta(self) -> list[str]:

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from . import queries
 from .auth import User
@@ -74,7 +75,11 @@ class Store:
         event_id = await tx.fetch_val(
             "INSERT INTO events (type, conversation_id, owner_id, data, created_at)"
             " VALUES (:t, :c, :o, :d, :at) RETURNING id",
-            t=type_, c=conversation_id, o=owner_id, d=_dump(data), at=created,
+            t=type_,
+            c=conversation_id,
+            o=owner_id,
+            d=_dump(data),
+            at=created,
         )
         event = {"id": event_id, "type": type_, "conversationId": conversation_id, "data": data, "ownerId": owner_id}
         tx.after_commit.append(lambda: self.publish(event))
@@ -82,7 +87,9 @@ class Store:
     async def _emit_conversation(self, tx: Tx, conversation_id: int) -> None:
         row = await queries.get_conversation_row(tx, conversation_id)
         if row is not None:
-            await self._emit(tx, "conversation.updated", conversation_id, row["owner_id"], queries.conversation_view(row))
+            await self._emit(
+                tx, "conversation.updated", conversation_id, row["owner_id"], queries.conversation_view(row)
+            )
 
     async def _emit_message(self, tx: Tx, type_: str, message_id: int, owner_id: int | None) -> dict[str, Any]:
         message = await queries.get_message(tx, message_id)
@@ -103,7 +110,10 @@ class Store:
                 raise Refused(409, f"a user with email {email} already exists")
             return await tx.fetch_val(
                 "INSERT INTO users (email, password_hash, is_admin, created_at) VALUES (:e, :h, :a, :t) RETURNING id",
-                e=email, h=password_hash, a=1 if is_admin else 0, t=now_ms(),
+                e=email,
+                h=password_hash,
+                a=1 if is_admin else 0,
+                t=now_ms(),
             )
 
         return await self.db.write(job)
@@ -112,7 +122,9 @@ class Store:
         async def job(tx: Tx) -> None:
             await tx.execute(
                 "INSERT INTO tokens (user_id, token_hash, created_at) VALUES (:u, :h, :t)",
-                u=user_id, h=token_hash, t=now_ms(),
+                u=user_id,
+                h=token_hash,
+                t=now_ms(),
             )
 
         await self.db.write(job)
@@ -143,7 +155,11 @@ class Store:
             inv_id = await tx.fetch_val(
                 "INSERT INTO invitations (owner_id, name, phone_number, phone_key, created_at)"
                 " VALUES (:o, :n, :p, :k, :t) RETURNING id",
-                o=owner_id, n=name, p=e164, k=key, t=created,
+                o=owner_id,
+                n=name,
+                p=e164,
+                k=key,
+                t=created,
             )
             claimed = await tx.fetch_all(
                 "SELECT id FROM conversations WHERE phone_key = :k AND owner_id IS NULL", k=key
@@ -151,27 +167,39 @@ class Store:
             for row in claimed:
                 await tx.execute("UPDATE conversations SET owner_id = :o WHERE id = :id", o=owner_id, id=row["id"])
                 await self._emit_conversation(tx, row["id"])
-            return {"id": inv_id, "name": name, "phoneNumber": e164, "ownerId": owner_id,
-                    "createdAt": queries.iso(created)}
+            return {
+                "id": inv_id,
+                "name": name,
+                "phoneNumber": e164,
+                "ownerId": owner_id,
+                "createdAt": queries.iso(created),
+            }
 
         return await self.db.write(job)
 
     # -- conversations -------------------------------------------------------------------
-    async def _conversation_for(self, tx: Tx, phone: str | None, user_id: str | None, name: str | None,
-                                at: int) -> dict[str, Any]:
+    async def _conversation_for(
+        self, tx: Tx, phone: str | None, user_id: str | None, name: str | None, at: int
+    ) -> dict[str, Any]:
         """Find or create the contact's conversation: by number, else by Meta's user id."""
         key = match_key(phone) if phone else None
         row = None
         if key:
-            row = await tx.fetch_one("SELECT id, owner_id, wa_user_id, contact_name FROM conversations WHERE phone_key = :k", k=key)
+            row = await tx.fetch_one(
+                "SELECT id, owner_id, wa_user_id, contact_name FROM conversations WHERE phone_key = :k", k=key
+            )
         if row is None and user_id:
             row = await tx.fetch_one(
                 "SELECT id, owner_id, wa_user_id, contact_name, phone_key FROM conversations WHERE wa_user_id = :u",
                 u=user_id,
             )
             if row is not None and key and row.get("phone_key") is None:
-                await tx.execute("UPDATE conversations SET phone_number = :p, phone_key = :k WHERE id = :id",
-                                 p=phone, k=key, id=row["id"])
+                await tx.execute(
+                    "UPDATE conversations SET phone_number = :p, phone_key = :k WHERE id = :id",
+                    p=phone,
+                    k=key,
+                    id=row["id"],
+                )
         if row is not None:
             if user_id and not row["wa_user_id"]:
                 clash = await tx.fetch_one("SELECT id FROM conversations WHERE wa_user_id = :u", u=user_id)
@@ -186,24 +214,32 @@ class Store:
         conv_id = await tx.fetch_val(
             "INSERT INTO conversations (phone_number, phone_key, wa_user_id, contact_name, owner_id,"
             " last_message_at, unread_count, created_at) VALUES (:p, :k, :u, :n, :o, :at, 0, :t) RETURNING id",
-            p=phone, k=key, u=user_id, n=name, o=owner, at=at, t=now_ms(),
+            p=phone,
+            k=key,
+            u=user_id,
+            n=name,
+            o=owner,
+            at=at,
+            t=now_ms(),
         )
         return {"id": conv_id, "owner_id": owner, "wa_user_id": user_id, "contact_name": name}
 
-    async def _touch_conversation(self, tx: Tx, conversation_id: int, message_id: int, at: int,
-                                  inbound: bool) -> None:
+    async def _touch_conversation(self, tx: Tx, conversation_id: int, message_id: int, at: int, inbound: bool) -> None:
         """Make the message the conversation's last one unless a newer one is already there."""
         await tx.execute(
             "UPDATE conversations SET last_message_id = :m, last_message_at = :at"
             " WHERE id = :id AND (last_message_at IS NULL OR last_message_at <= :at OR last_message_id IS NULL)",
-            m=message_id, at=at, id=conversation_id,
+            m=message_id,
+            at=at,
+            id=conversation_id,
         )
         if inbound:
             await tx.execute(
                 "UPDATE conversations SET unread_count = unread_count + 1,"
                 " last_inbound_at = CASE WHEN last_inbound_at IS NULL OR last_inbound_at < :at"
                 " THEN :at ELSE last_inbound_at END WHERE id = :id",
-                at=at, id=conversation_id,
+                at=at,
+                id=conversation_id,
             )
 
     # -- webhook ingest ------------------------------------------------------------------
@@ -214,7 +250,8 @@ class Store:
         async def job(tx: Tx) -> IngestResult:
             event_id = await tx.fetch_val(
                 "INSERT INTO webhook_events (received_at, body, processed) VALUES (:t, :b, 0) RETURNING id",
-                t=now_ms(), b=raw,
+                t=now_ms(),
+                b=raw,
             )
             return await self._process(tx, event_id, body)
 
@@ -253,7 +290,9 @@ class Store:
         await tx.execute("RELEASE SAVEPOINT process")
         await tx.execute(
             "UPDATE webhook_events SET processed = :p, error = :e WHERE id = :id",
-            p=1 if result.processed else 0, e="; ".join(result.problems) or None, id=event_id,
+            p=1 if result.processed else 0,
+            e="; ".join(result.problems) or None,
+            id=event_id,
         )
         if result.problems:
             log.warning("webhook event %s kept with parts not understood: %s", event_id, "; ".join(result.problems))
@@ -275,9 +314,13 @@ class Store:
             await tx.execute(
                 "INSERT INTO meta_errors (webhook_event_id, position, code, title, detail, raw, created_at)"
                 " VALUES (:ev, :pos, :c, :t, :d, :r, :at) ON CONFLICT (webhook_event_id, position) DO NOTHING",
-                ev=result.event_id, pos=position,
+                ev=result.event_id,
+                pos=position,
                 c=err.get("code") if isinstance(err.get("code"), int) else None,
-                t=str(err.get("title") or err.get("message") or ""), d=details, r=_dump(err), at=now_ms(),
+                t=str(err.get("title") or err.get("message") or ""),
+                d=details,
+                r=_dump(err),
+                at=now_ms(),
             )
             counts["errors"] += 1
         result.counts = counts
@@ -292,9 +335,15 @@ class Store:
             "INSERT INTO messages (conversation_id, wamid, direction, type, content, media, data, reply_to_wamid,"
             " status, error, created_at) VALUES (:c, :w, 'inbound', :t, :content, :media, :data, :reply,"
             " 'received', :err, :at) ON CONFLICT (wamid) DO NOTHING RETURNING id",
-            c=conv["id"], w=msg.wamid, t=msg.type, content=msg.content,
+            c=conv["id"],
+            w=msg.wamid,
+            t=msg.type,
+            content=msg.content,
             media=_dump({**msg.media, "status": "pending"} if media_id else msg.media),
-            data=_dump(msg.data), reply=msg.reply_to, err=_dump(msg.error), at=msg.timestamp_ms,
+            data=_dump(msg.data),
+            reply=msg.reply_to,
+            err=_dump(msg.error),
+            at=msg.timestamp_ms,
         )
         if message_id is None:
             return False
@@ -314,11 +363,16 @@ class Store:
             " VALUES (:m, :r, 'inbound', :e, :w, :at) ON CONFLICT (message_wamid, reactor) DO UPDATE"
             " SET emoji = excluded.emoji, wamid = excluded.wamid, created_at = excluded.created_at"
             " WHERE reactions.created_at <= excluded.created_at",
-            m=reaction.target_wamid, r=reactor, e=reaction.emoji, w=reaction.wamid, at=reaction.timestamp_ms,
+            m=reaction.target_wamid,
+            r=reactor,
+            e=reaction.emoji,
+            w=reaction.wamid,
+            at=reaction.timestamp_ms,
         )
         target = await tx.fetch_one(
             "SELECT m.id, c.owner_id FROM messages m JOIN conversations c ON c.id = m.conversation_id"
-            " WHERE m.wamid = :w", w=reaction.target_wamid,
+            " WHERE m.wamid = :w",
+            w=reaction.target_wamid,
         )
         if target is not None:
             await self._emit_message(tx, "message.updated", target["id"], target["owner_id"])
@@ -327,25 +381,46 @@ class Store:
         """Move an outbound message's status forward; park it if the wamid is not known yet."""
         row = await tx.fetch_one(
             "SELECT m.id, m.status, m.conversation_id, c.owner_id, c.last_message_id FROM messages m"
-            " JOIN conversations c ON c.id = m.conversation_id WHERE m.wamid = :w", w=wamid,
+            " JOIN conversations c ON c.id = m.conversation_id WHERE m.wamid = :w",
+            w=wamid,
         )
         if row is None:
             await tx.execute(
                 "INSERT INTO pending_statuses (wamid, status, status_at, error, created_at)"
-                " VALUES (:w, :s, :at, :e, :t)", w=wamid, s=status, at=at, e=_dump(error), t=now_ms(),
+                " VALUES (:w, :s, :at, :e, :t)",
+                w=wamid,
+                s=status,
+                at=at,
+                e=_dump(error),
+                t=now_ms(),
             )
             return
         changed = False
         column = {"sent": "sent_at", "delivered": "delivered_at", "read": "read_at"}.get(status)
         if column == "sent_at":
-            changed |= bool(await tx.fetch_all(
-                "UPDATE messages SET sent_at = :at WHERE id = :id AND sent_at IS NULL RETURNING id", at=at, id=row["id"]))
+            changed |= bool(
+                await tx.fetch_all(
+                    "UPDATE messages SET sent_at = :at WHERE id = :id AND sent_at IS NULL RETURNING id",
+                    at=at,
+                    id=row["id"],
+                )
+            )
         elif column == "delivered_at":
-            changed |= bool(await tx.fetch_all(
-                "UPDATE messages SET delivered_at = :at WHERE id = :id AND delivered_at IS NULL RETURNING id", at=at, id=row["id"]))
+            changed |= bool(
+                await tx.fetch_all(
+                    "UPDATE messages SET delivered_at = :at WHERE id = :id AND delivered_at IS NULL RETURNING id",
+                    at=at,
+                    id=row["id"],
+                )
+            )
         elif column == "read_at":
-            changed |= bool(await tx.fetch_all(
-                "UPDATE messages SET read_at = :at WHERE id = :id AND read_at IS NULL RETURNING id", at=at, id=row["id"]))
+            changed |= bool(
+                await tx.fetch_all(
+                    "UPDATE messages SET read_at = :at WHERE id = :id AND read_at IS NULL RETURNING id",
+                    at=at,
+                    id=row["id"],
+                )
+            )
         current = row["status"]
         if status == "failed":
             moves = current in FAILED_BEATS
@@ -354,7 +429,9 @@ class Store:
         if moves:
             await tx.execute(
                 "UPDATE messages SET status = :s, error = :e WHERE id = :id",
-                s=status, e=_dump(error) if status == "failed" else None, id=row["id"],
+                s=status,
+                e=_dump(error) if status == "failed" else None,
+                id=row["id"],
             )
             changed = True
         if changed:
@@ -363,10 +440,19 @@ class Store:
                 await self._emit_conversation(tx, row["conversation_id"])
 
     # -- outbound ------------------------------------------------------------------------
-    async def create_outbound(self, user: User, content: str, phone: str | None = None,
-                              conversation_id: int | None = None, client_id: str | None = None, *,
-                              kind: str = "text", media: dict[str, Any] | None = None, data: Any = None,
-                              after_insert: Callable[[Tx, int], Awaitable[None]] | None = None) -> Outbound:
+    async def create_outbound(
+        self,
+        user: User,
+        content: str,
+        phone: str | None = None,
+        conversation_id: int | None = None,
+        client_id: str | None = None,
+        *,
+        kind: str = "text",
+        media: dict[str, Any] | None = None,
+        data: Any = None,
+        after_insert: Callable[[Tx, int], Awaitable[None]] | None = None,
+    ) -> Outbound:
         """Store the agent's message as pending before anything is sent, so nothing is lost.
         `kind` is the message type: a `template` may be sent when the 24-hour window is closed;
         `after_insert(tx, message_id)` runs in the same transaction (e.g. to record a file)."""
@@ -389,8 +475,9 @@ class Store:
                 existing = await tx.fetch_val("SELECT id FROM messages WHERE client_id = :k", k=client_id)
                 if existing is not None:
                     message = await queries.get_message(tx, existing)
-                    conv = await tx.fetch_one("SELECT owner_id FROM conversations WHERE id = :id",
-                                              id=message["conversationId"])
+                    conv = await tx.fetch_one(
+                        "SELECT owner_id FROM conversations WHERE id = :id", id=message["conversationId"]
+                    )
                     if not user.may_see(conv["owner_id"]):
                         raise Refused(409, "this clientId was already used")
                     return Outbound(message, None, duplicate=True)
@@ -398,25 +485,30 @@ class Store:
             if conversation_id is not None:
                 conv = await tx.fetch_one(
                     "SELECT id, owner_id, phone_number, last_inbound_at FROM conversations WHERE id = :id",
-                    id=conversation_id)
+                    id=conversation_id,
+                )
                 if conv is None or not user.may_see(conv["owner_id"]):
                     raise Refused(404, f"conversation {conversation_id} not found")
             else:
                 conv = await tx.fetch_one(
                     "SELECT id, owner_id, phone_number, last_inbound_at FROM conversations WHERE phone_key = :k",
-                    k=match_key(e164))
+                    k=match_key(e164),
+                )
                 if conv is None:
-                    invited_by = await tx.fetch_val("SELECT owner_id FROM invitations WHERE phone_key = :k",
-                                                    k=match_key(e164))
+                    invited_by = await tx.fetch_val(
+                        "SELECT owner_id FROM invitations WHERE phone_key = :k", k=match_key(e164)
+                    )
                     if invited_by is not None and not user.may_see(invited_by):
                         raise Refused(403, f"{e164} is invited by another account")
                     created = await self._conversation_for(tx, e164, None, None, at)
                     if created["owner_id"] is None:  # no invitation: whoever started it owns it
-                        await tx.execute("UPDATE conversations SET owner_id = :o WHERE id = :id",
-                                         o=user.id, id=created["id"])
+                        await tx.execute(
+                            "UPDATE conversations SET owner_id = :o WHERE id = :id", o=user.id, id=created["id"]
+                        )
                     conv = await tx.fetch_one(
                         "SELECT id, owner_id, phone_number, last_inbound_at FROM conversations WHERE id = :id",
-                        id=created["id"])
+                        id=created["id"],
+                    )
                 elif not user.may_see(conv["owner_id"]):
                     if conv["owner_id"] is not None:
                         raise Refused(403, f"the conversation with {e164} belongs to another account")
@@ -426,14 +518,23 @@ class Store:
                 raise Refused(422, "this contact has no phone number WhatsApp can send to")
             last_in = conv["last_inbound_at"]
             if kind != "template" and last_in is not None and at > last_in + queries.WINDOW_MS:
-                raise Refused(422, "the 24-hour window is closed: the customer last wrote more than 24 hours "
-                                   "ago, so WhatsApp only accepts an approved template message")
+                raise Refused(
+                    422,
+                    "the 24-hour window is closed: the customer last wrote more than 24 hours "
+                    "ago, so WhatsApp only accepts an approved template message",
+                )
             message_id = await tx.fetch_val(
                 "INSERT INTO messages (conversation_id, client_id, direction, type, content, media, data, status,"
                 " sender_user_id, created_at) VALUES (:c, :k, 'outbound', :t, :content, :media, :data, 'pending',"
                 " :u, :at) RETURNING id",
-                c=conv["id"], k=client_id, t=kind, content=content, media=_dump(media), data=_dump(data),
-                u=user.id, at=at,
+                c=conv["id"],
+                k=client_id,
+                t=kind,
+                content=content,
+                media=_dump(media),
+                data=_dump(data),
+                u=user.id,
+                at=at,
             )
             if after_insert is not None:
                 await after_insert(tx, message_id)
@@ -451,13 +552,17 @@ class Store:
             await tx.execute("UPDATE messages SET wamid = :w WHERE id = :id", w=wamid, id=message_id)
             parked = await tx.fetch_all(
                 "SELECT id, status, status_at, error FROM pending_statuses WHERE wamid = :w ORDER BY status_at, id",
-                w=wamid)
+                w=wamid,
+            )
             owner = await tx.fetch_val(
                 "SELECT c.owner_id FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.id = :id",
-                id=message_id)
+                id=message_id,
+            )
             message = await self._emit_message(tx, "message.updated", message_id, owner)
             for p in parked:
-                await self.apply_status(tx, wamid, p["status"], p["status_at"], json.loads(p["error"]) if p["error"] else None)
+                await self.apply_status(
+                    tx, wamid, p["status"], p["status_at"], json.loads(p["error"]) if p["error"] else None
+                )
             if parked:
                 await tx.execute("DELETE FROM pending_statuses WHERE wamid = :w", w=wamid)
                 message = await queries.get_message(tx, message_id)
@@ -469,10 +574,14 @@ class Store:
         async def job(tx: Tx) -> dict[str, Any]:
             await tx.execute(
                 "UPDATE messages SET status = 'failed', error = :e WHERE id = :id AND status = 'pending'",
-                e=_dump(error), id=message_id)
+                e=_dump(error),
+                id=message_id,
+            )
             row = await tx.fetch_one(
                 "SELECT c.owner_id, c.id, c.last_message_id FROM messages m JOIN conversations c"
-                " ON c.id = m.conversation_id WHERE m.id = :id", id=message_id)
+                " ON c.id = m.conversation_id WHERE m.id = :id",
+                id=message_id,
+            )
             message = await self._emit_message(tx, "message.updated", message_id, row["owner_id"])
             if row["last_message_id"] == message_id:
                 await self._emit_conversation(tx, row["id"])
@@ -484,7 +593,9 @@ class Store:
         """Replies still pending without a wamid long after their send would have ended."""
         rows = await self.db.fetch_all(
             "SELECT id FROM messages WHERE direction = 'outbound' AND status = 'pending'"
-            " AND wamid IS NULL AND created_at < :t", t=created_before)
+            " AND wamid IS NULL AND created_at < :t",
+            t=created_before,
+        )
         error = error_object(None, "Not sent", "the server stopped before handing the message to WhatsApp")
         error["message"] = "The server restarted before this message was sent to WhatsApp: send it again."
         for row in rows:
@@ -495,20 +606,33 @@ class Store:
         """Clear the unread count; returns the conversation and the newest inbound wamid."""
 
         async def job(tx: Tx) -> tuple[dict[str, Any], str | None]:
-            conv = await tx.fetch_one("SELECT id, owner_id, unread_count FROM conversations WHERE id = :id",
-                                      id=conversation_id)
+            conv = await tx.fetch_one(
+                "SELECT id, owner_id, unread_count FROM conversations WHERE id = :id", id=conversation_id
+            )
             if conv is None or not user.may_see(conv["owner_id"]):
                 raise Refused(404, f"conversation {conversation_id} not found")
             newest = await tx.fetch_one(
                 "SELECT wamid, status FROM messages WHERE conversation_id = :c AND direction = 'inbound'"
-                " AND wamid IS NOT NULL ORDER BY id DESC LIMIT 1", c=conversation_id)
-            changed = bool(await tx.fetch_all(
-                "UPDATE messages SET status = 'read', read_at = :t WHERE conversation_id = :c"
-                " AND direction = 'inbound' AND status = 'received' RETURNING id", t=now_ms(), c=conversation_id))
+                " AND wamid IS NOT NULL ORDER BY id DESC LIMIT 1",
+                c=conversation_id,
+            )
+            changed = bool(
+                await tx.fetch_all(
+                    "UPDATE messages SET status = 'read', read_at = :t WHERE conversation_id = :c"
+                    " AND direction = 'inbound' AND status = 'received' RETURNING id",
+                    t=now_ms(),
+                    c=conversation_id,
+                )
+            )
             if conv["unread_count"] or changed:
                 await tx.execute("UPDATE conversations SET unread_count = 0 WHERE id = :id", id=conversation_id)
-                await self._emit(tx, "conversation.read", conversation_id, conv["owner_id"],
-                                 {"conversationId": conversation_id, "unreadCount": 0})
+                await self._emit(
+                    tx,
+                    "conversation.read",
+                    conversation_id,
+                    conv["owner_id"],
+                    {"conversationId": conversation_id, "unreadCount": 0},
+                )
                 await self._emit_conversation(tx, conversation_id)
             view = await queries.get_conversation(tx, conversation_id)
             unread_wamid = newest["wamid"] if newest and (changed or newest["status"] == "received") else None

@@ -59,7 +59,7 @@ def _order(names: list[str]) -> list[str]:
 
 
 def fill(text: str, names: list[str], values: list[str]) -> str:
-    by_name = dict(zip(names, values))
+    by_name = dict(zip(names, values, strict=False))
     return _PLACEHOLDER.sub(lambda m: by_name.get(m.group(1), m.group(0)), text)
 
 
@@ -111,8 +111,10 @@ def template_view(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-_SELECT = ("SELECT name, language, meta_id, category, status, parameter_format, body, body_params, header_text,"
-           " header_params, synced_at FROM templates")
+_SELECT = (
+    "SELECT name, language, meta_id, category, status, parameter_format, body, body_params, header_text,"
+    " header_params, synced_at FROM templates"
+)
 
 
 def _values(raw: Any, names: list[str], what: str, named: bool) -> list[str]:
@@ -122,8 +124,11 @@ def _values(raw: Any, names: list[str], what: str, named: bool) -> list[str]:
     if isinstance(raw, dict):
         unknown = [k for k in raw if k not in names]
         if unknown:
-            raise Refused(422, f"{what}: unknown parameter name(s) {', '.join(map(str, unknown))}; "
-                               f"the template's are: {', '.join(names) or 'none'}")
+            raise Refused(
+                422,
+                f"{what}: unknown parameter name(s) {', '.join(map(str, unknown))}; "
+                f"the template's are: {', '.join(names) or 'none'}",
+            )
         missing = [n for n in names if n not in raw]
         if missing:
             raise Refused(422, f"{what}: missing parameter(s) {', '.join(missing)}")
@@ -140,8 +145,11 @@ def _values(raw: Any, names: list[str], what: str, named: bool) -> list[str]:
         if not text:
             raise Refused(422, f"{what}: parameter {i} is empty")
         if "\n" in text or "\t" in text or "     " in text:
-            raise Refused(422, f"{what}: parameter {i} may not contain line breaks, tabs or more than "
-                               "four spaces in a row (WhatsApp refuses them)")
+            raise Refused(
+                422,
+                f"{what}: parameter {i} may not contain line breaks, tabs or more than "
+                "four spaces in a row (WhatsApp refuses them)",
+            )
         if len(text) > 1024:
             raise Refused(422, f"{what}: parameter {i} is too long")
         values.append(text)
@@ -232,10 +240,19 @@ class TemplateService:
                         " body_params = excluded.body_params, header_text = excluded.header_text,"
                         " header_params = excluded.header_params, components = excluded.components,"
                         " synced_at = excluded.synced_at",
-                        name=t["name"], language=t["language"], meta_id=t["meta_id"], category=t["category"],
-                        status=t["status"], pf=t["parameter_format"], body=t["body"],
-                        bp=json.dumps(t["body_params"]), ht=t["header_text"], hp=json.dumps(t["header_params"]),
-                        components=json.dumps(t["components"], ensure_ascii=False), now=now)
+                        name=t["name"],
+                        language=t["language"],
+                        meta_id=t["meta_id"],
+                        category=t["category"],
+                        status=t["status"],
+                        pf=t["parameter_format"],
+                        body=t["body"],
+                        bp=json.dumps(t["body_params"]),
+                        ht=t["header_text"],
+                        hp=json.dumps(t["header_params"]),
+                        components=json.dumps(t["components"], ensure_ascii=False),
+                        now=now,
+                    )
                 await tx.execute("DELETE FROM templates WHERE synced_at < :now", now=now)
 
             await self.db.write(job)
@@ -271,8 +288,12 @@ class TemplateService:
         if language is not None and not isinstance(language, str):
             raise Refused(422, "template.language must be a language code such as en_US")
         if not language:
-            langs = [r["language"] for r in await self.db.fetch_all(
-                "SELECT language FROM templates WHERE name = :n AND status = 'APPROVED' ORDER BY language", n=name)]
+            langs = [
+                r["language"]
+                for r in await self.db.fetch_all(
+                    "SELECT language FROM templates WHERE name = :n AND status = 'APPROVED' ORDER BY language", n=name
+                )
+            ]
             if len(langs) != 1:
                 choices = f" (one of: {', '.join(langs)})" if langs else ""
                 raise Refused(422, f"template.language is required{choices}")
@@ -280,21 +301,28 @@ class TemplateService:
         language = language.strip()
         row = await self.db.fetch_one(_SELECT + " WHERE name = :n AND language = :l", n=name, l=language)
         if row is None:
-            raise Refused(422, f"unknown template {name!r} in language {language!r}: check the name, or refresh "
-                               "the templates (python -m server sync-templates, or POST /api/templates/sync)")
+            raise Refused(
+                422,
+                f"unknown template {name!r} in language {language!r}: check the name, or refresh "
+                "the templates (python -m server sync-templates, or POST /api/templates/sync)",
+            )
         if row["status"] != "APPROVED":
-            raise Refused(422, f"template {name!r} ({language}) is {row['status']}, not approved: WhatsApp only "
-                               "sends approved templates")
+            raise Refused(
+                422,
+                f"template {name!r} ({language}) is {row['status']}, not approved: WhatsApp only "
+                "sends approved templates",
+            )
         body_names = json.loads(row["body_params"] or "[]")
         header_names = json.loads(row["header_params"] or "[]")
         named = row["parameter_format"] == "NAMED"
         body_values = _values(spec.get("parameters"), body_names, f"template {name!r} ({language})", named)
-        header_values = _values(spec.get("headerParameters"), header_names,
-                                f"template {name!r} ({language}) header", named)
+        header_values = _values(
+            spec.get("headerParameters"), header_names, f"template {name!r} ({language}) header", named
+        )
 
         def params(names: list[str], values: list[str]) -> list[dict[str, Any]]:
             out = []
-            for n, v in zip(names, values):
+            for n, v in zip(names, values, strict=False):
                 p: dict[str, Any] = {"type": "text", "text": v}
                 if named:
                     p["parameter_name"] = n
@@ -317,15 +345,23 @@ class TemplateService:
         content = fill(row["body"], body_names, body_values)
         return template, data, content
 
-    async def send(self, user: User, spec: Any, phone: str | None = None, conversation_id: int | None = None,
-                   client_id: str | None = None) -> dict[str, Any]:
+    async def send(
+        self,
+        user: User,
+        spec: Any,
+        phone: str | None = None,
+        conversation_id: int | None = None,
+        client_id: str | None = None,
+    ) -> dict[str, Any]:
         template, data, content = await self.resolve(spec)
-        outbound = await self.store.create_outbound(user, content, phone, conversation_id, client_id,
-                                                    kind="template", data=data)
+        outbound = await self.store.create_outbound(
+            user, content, phone, conversation_id, client_id, kind="template", data=data
+        )
         return await deliver(self.store, outbound, lambda to: self.cloud.send_message(to, "template", template))
 
 
 # -- HTTP ----------------------------------------------------------------------------------
+
 
 @authenticated
 async def list_templates(request: Request, user: User) -> Response:

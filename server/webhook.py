@@ -238,6 +238,7 @@ def _content(mtype: str, msg: dict[str, Any]) -> tuple[str, dict[str, Any] | Non
 
 # -- HTTP endpoints ------------------------------------------------------------------------
 
+
 async def verify_subscription(request: Request) -> Response:
     """GET /webhook: Meta's hub.challenge handshake when the webhook URL is saved."""
     settings = request.app.state.settings

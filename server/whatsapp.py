@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -23,8 +24,7 @@ RETRYABLE_CODES = {1, 2, 4, 80007, 130429, 131000, 131016, 131056}
 _EXPLANATIONS = {
     131047: "More than 24 hours have passed since the customer last wrote: only an approved "
     "template can re-open the conversation.",
-    130429: "WhatsApp's rate limit was hit (too many messages per second); the message was "
-    "retried and still refused.",
+    130429: "WhatsApp's rate limit was hit (too many messages per second); the message was retried and still refused.",
     131056: "Too many messages were sent to this customer in a short time; wait a moment and retry.",
     190: "The WhatsApp access token is invalid or expired: update WHATSAPP_ACCESS_TOKEN.",
     131026: "WhatsApp could not deliver the message: the number may not use WhatsApp, or the "
@@ -102,17 +102,25 @@ class CloudAPI:
         self._retry_delays = retry_delays
 
     @classmethod
-    def from_settings(cls, client: httpx.AsyncClient, settings: "Settings") -> "CloudAPI":
-        return cls(client, settings.whatsapp_api_base, settings.whatsapp_access_token,
-                   settings.whatsapp_phone_number_id, settings.send_retry_delays)
+    def from_settings(cls, client: httpx.AsyncClient, settings: Settings) -> CloudAPI:
+        return cls(
+            client,
+            settings.whatsapp_api_base,
+            settings.whatsapp_access_token,
+            settings.whatsapp_phone_number_id,
+            settings.send_retry_delays,
+        )
 
     @property
     def configured(self) -> bool:
         return bool(self._token and self._phone_number_id)
 
     def _missing(self) -> SendError:
-        missing = [n for n, v in (("WHATSAPP_ACCESS_TOKEN", self._token),
-                                  ("WHATSAPP_PHONE_NUMBER_ID", self._phone_number_id)) if not v]
+        missing = [
+            n
+            for n, v in (("WHATSAPP_ACCESS_TOKEN", self._token), ("WHATSAPP_PHONE_NUMBER_ID", self._phone_number_id))
+            if not v
+        ]
         err = error_object(None, "Not configured", f"{' and '.join(missing)} not set")
         err["message"] = f"Sending is not configured: set {' and '.join(missing)}."
         return SendError(err, retryable=False)
@@ -130,8 +138,7 @@ class CloudAPI:
             payload["context"] = {"message_id": reply_to_wamid}
         return _wamid(await self._post_messages(payload))
 
-    async def send_message(self, to: str, kind: str, body: dict[str, Any],
-                           reply_to_wamid: str | None = None) -> str:
+    async def send_message(self, to: str, kind: str, body: dict[str, Any], reply_to_wamid: str | None = None) -> str:
         """Send a message of any type (`image`, `document`, `template`, …) whose object is
         `body`; returns Meta's wamid. Retries transient failures."""
         payload: dict[str, Any] = {
@@ -154,9 +161,13 @@ class CloudAPI:
         url = f"{self._base}/{self._phone_number_id}/media"
 
         async def once() -> dict[str, Any]:
-            return await self._request("POST", url, safe_to_retry=True,
-                                       data={"messaging_product": "whatsapp", "type": mime_type},
-                                       files={"file": (filename, data, mime_type)})
+            return await self._request(
+                "POST",
+                url,
+                safe_to_retry=True,
+                data={"messaging_product": "whatsapp", "type": mime_type},
+                files={"file": (filename, data, mime_type)},
+            )
 
         answer = await self._retrying(once, "upload")
         media_id = answer.get("id")
@@ -164,8 +175,9 @@ class CloudAPI:
             raise SendError(error_object(None, "Unexpected answer", f"no media id in {answer!r:.200}"), False)
         return str(media_id)
 
-    async def get_json(self, path_or_url: str, params: dict[str, Any] | None = None,
-                       timeout: float | None = None, retry: bool = True) -> dict[str, Any]:
+    async def get_json(
+        self, path_or_url: str, params: dict[str, Any] | None = None, timeout: float | None = None, retry: bool = True
+    ) -> dict[str, Any]:
         """GET a Graph API object (a path under the base URL, or a full URL such as a
         `paging.next` link) with the access token; retries transient failures unless told not to."""
         if not self._token:
@@ -243,8 +255,10 @@ class CloudAPI:
                 raise SendError(err, retryable=True) from exc
             # Sent, but no answer: Meta may have accepted it, and a retry could reach the
             # customer twice. Report it and let the agent decide.
-            err["message"] = ("WhatsApp did not answer (network error or timeout): the message may or may not "
-                              "have reached the customer, so it was not sent again.")
+            err["message"] = (
+                "WhatsApp did not answer (network error or timeout): the message may or may not "
+                "have reached the customer, so it was not sent again."
+            )
             raise SendError(err, retryable=False) from exc
         try:
             data = response.json()

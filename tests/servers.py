@@ -8,8 +8,9 @@ import contextlib
 import os
 import socket
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator
+from typing import Any
 
 import asyncpg
 import httpx
@@ -37,7 +38,9 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def serve(config: uvicorn.Config, server_cls: type[uvicorn.Server] = InboxServer) -> AsyncIterator[uvicorn.Server]:
+async def serve(
+    config: uvicorn.Config, server_cls: type[uvicorn.Server] = InboxServer
+) -> AsyncIterator[uvicorn.Server]:
     server = server_cls(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
@@ -88,7 +91,7 @@ class Stack:
     _password_hash: str = ""
     _users: int = field(default=0)
 
-    async def user(self, admin: bool = False) -> "Agent":
+    async def user(self, admin: bool = False) -> Agent:
         """A new account, logged in through the API."""
         if not self._password_hash:
             self._password_hash = await hash_password(PASSWORD)
@@ -101,8 +104,9 @@ class Stack:
 
     async def customer_writes(self, phone: str, text: str = "hello", name: str = "Customer", **extra: Any) -> str:
         """A customer message through the stand-in (signed webhook); returns its wamid."""
-        r = await self.http.post(f"{self.meta_url}/simulate/inbound",
-                                 json={"from": phone, "name": name, "text": text, **extra})
+        r = await self.http.post(
+            f"{self.meta_url}/simulate/inbound", json={"from": phone, "name": name, "text": text, **extra}
+        )
         assert r.status_code == 200, r.text
         assert r.json()["webhookStatus"] == 200, r.json()
         return r.json()["wamid"]
@@ -167,11 +171,15 @@ async def stack(db_url: str, **overrides: Any) -> AsyncIterator[Stack]:
         default_region="TZ",
         send_retry_delays=(0.05, 0.1),
     ).with_(**overrides)
-    meta = FakeMeta(f"{base_url}/webhook", APP_SECRET, access_token=ACCESS_TOKEN,
-                    phone_number_id=PHONE_NUMBER_ID, status_delay=0.02)
+    meta = FakeMeta(
+        f"{base_url}/webhook", APP_SECRET, access_token=ACCESS_TOKEN, phone_number_id=PHONE_NUMBER_ID, status_delay=0.02
+    )
     app = create_app(settings)
     meta_config = uvicorn.Config(meta.app, host="127.0.0.1", port=meta_port, ws="none", log_level="warning")
-    async with serve(meta_config, uvicorn.Server), serve(uvicorn_config(app, "127.0.0.1", app_port, log_level="warning")):
+    async with (
+        serve(meta_config, uvicorn.Server),
+        serve(uvicorn_config(app, "127.0.0.1", app_port, log_level="warning")),
+    ):
         async with httpx.AsyncClient(timeout=10) as http:
             yield Stack(base_url, meta_url, app, meta, settings, http)
 

@@ -66,8 +66,9 @@ async def invite(agent: Agent, phone: str, name: str = "Invited") -> dict[str, A
     return r.json()
 
 
-async def customer_conversation(inbox: Stack, owner: Agent | None, name: str = "Customer",
-                                text: str = "hello", **extra: Any) -> dict[str, Any]:
+async def customer_conversation(
+    inbox: Stack, owner: Agent | None, name: str = "Customer", text: str = "hello", **extra: Any
+) -> dict[str, Any]:
     """A conversation a customer started, owned by `owner` (invited first) or unassigned."""
     phone = new_phone()
     if owner is not None:
@@ -81,13 +82,18 @@ async def customer_conversation(inbox: Stack, owner: Agent | None, name: str = "
 
 # -- authentication ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("headers", [
-    {},
-    {"Authorization": "Bearer not-a-real-token"},
-    {"Authorization": "Bearer"},
-    {"Authorization": "Basic dXNlcjpwYXNz"},
-    {"Authorization": "not-a-real-token"},
-], ids=["none", "wrong", "empty", "basic", "no-scheme"])
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer not-a-real-token"},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Basic dXNlcjpwYXNz"},
+        {"Authorization": "not-a-real-token"},
+    ],
+    ids=["none", "wrong", "empty", "basic", "no-scheme"],
+)
 async def test_every_route_needs_a_valid_token(inbox: Stack, headers: dict[str, str]) -> None:
     for method, path in AUTHENTICATED_ROUTES:
         r = await inbox.http.request(method, f"{inbox.base_url}{path}", headers=headers, json={})
@@ -124,14 +130,17 @@ async def test_login_right_and_wrong_password(inbox: Stack) -> None:
     assert "token" not in wrong.json()
 
 
-@pytest.mark.parametrize("body", [
-    {},
-    {"email": "someone@example.com"},
-    {"password": PASSWORD},
-    {"email": "", "password": PASSWORD},
-    {"email": "someone@example.com", "password": ""},
-    {"email": None, "password": None},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"email": "someone@example.com"},
+        {"password": PASSWORD},
+        {"email": "", "password": PASSWORD},
+        {"email": "someone@example.com", "password": ""},
+        {"email": None, "password": None},
+    ],
+)
 async def test_login_missing_fields(inbox: Stack, body: dict[str, Any]) -> None:
     r = await inbox.http.post(f"{inbox.base_url}/api/auth/login", json=body)
     assert "required" in assert_json_error(r, 422)
@@ -170,6 +179,7 @@ async def test_account_errors_are_for_admins_only(inbox: Stack) -> None:
 
 
 # -- tenant isolation ----------------------------------------------------------------------
+
 
 async def test_users_never_see_each_others_conversations(meta_reset: Stack) -> None:
     inbox = meta_reset
@@ -242,6 +252,7 @@ async def test_a_reused_idempotency_key_never_reveals_another_accounts_message(m
 
 
 # -- conversation list: search and paging --------------------------------------------------
+
 
 async def test_search_by_name_phone_digits_and_message_text(inbox: Stack) -> None:
     agent = await account(inbox)
@@ -344,6 +355,7 @@ async def test_conversation_detail(inbox: Stack) -> None:
 
 # -- invitations ---------------------------------------------------------------------------
 
+
 async def test_add_invitation_normalizes_the_number(inbox: Stack) -> None:
     agent = await account(inbox)
     phone = new_phone()  # +2557XXXXXXXX
@@ -356,17 +368,20 @@ async def test_add_invitation_normalizes_the_number(inbox: Stack) -> None:
     assert [i["id"] for i in (await agent.get("/api/invitations")).json()] == [inv["id"]]
 
 
-@pytest.mark.parametrize("body,words", [
-    ({"name": "X", "phoneNumber": "not a number"}, "not a phone number"),
-    ({"name": "X", "phoneNumber": "+255 12"}, "not a valid phone number"),
-    ({"name": "X", "phoneNumber": ""}, "empty"),
-    ({"name": "X"}, "empty"),
-    ({"name": "", "phoneNumber": "+255712345678"}, "name"),
-    ({"name": "   ", "phoneNumber": "+255712345678"}, "name"),
-    ({"name": ["X"], "phoneNumber": "+255712345678"}, "name"),
-    ({"name": "X", "phoneNumber": {"n": 1}}, "phoneNumber"),
-    ({"name": "X", "phoneNumber": True}, "phoneNumber"),
-])
+@pytest.mark.parametrize(
+    "body,words",
+    [
+        ({"name": "X", "phoneNumber": "not a number"}, "not a phone number"),
+        ({"name": "X", "phoneNumber": "+255 12"}, "not a valid phone number"),
+        ({"name": "X", "phoneNumber": ""}, "empty"),
+        ({"name": "X"}, "empty"),
+        ({"name": "", "phoneNumber": "+255712345678"}, "name"),
+        ({"name": "   ", "phoneNumber": "+255712345678"}, "name"),
+        ({"name": ["X"], "phoneNumber": "+255712345678"}, "name"),
+        ({"name": "X", "phoneNumber": {"n": 1}}, "phoneNumber"),
+        ({"name": "X", "phoneNumber": True}, "phoneNumber"),
+    ],
+)
 async def test_invalid_invitation(inbox: Stack, body: dict[str, Any], words: str) -> None:
     agent = await account(inbox)
     r = await agent.post("/api/invitations", body)
@@ -408,15 +423,18 @@ async def test_csv_import_with_header(inbox: Stack) -> None:
         "Name,Phone Number\n"
         f"Asha,{p1}\n"
         "Bad Number,12ab\n"
-        f"\"Mussa, Jr.\",0{p2[4:]}\n"  # quoted comma; local form
+        f'"Mussa, Jr.",0{p2[4:]}\n'  # quoted comma; local form
         "\n"  # blank lines are skipped
         "Only a name\n"
         f"Twice,{taken}\n"
         f",{p3}\n"
         f"Last,{p3.lstrip('+')}\n"
     )
-    r = await inbox.http.post(f"{inbox.base_url}/api/invitations/import", content=text.encode(),
-                              headers={**agent.headers, "Content-Type": "text/csv"})
+    r = await inbox.http.post(
+        f"{inbox.base_url}/api/invitations/import",
+        content=text.encode(),
+        headers={**agent.headers, "Content-Type": "text/csv"},
+    )
     assert r.status_code == 200, r.text
     result = r.json()
     assert result["imported"] == 3
@@ -434,19 +452,26 @@ async def test_csv_import_without_header_and_as_upload(inbox: Stack) -> None:
     agent = await account(inbox)
     p1, p2, p3 = new_phone(), new_phone(), new_phone()
     body = f"\ufeffAsha,{p1}\r\nJuma,{p2}\r\n".encode()  # Excel: BOM and CRLF
-    r = await inbox.http.post(f"{inbox.base_url}/api/invitations/import", content=body,
-                              headers={**agent.headers, "Content-Type": "text/csv"})
+    r = await inbox.http.post(
+        f"{inbox.base_url}/api/invitations/import", content=body, headers={**agent.headers, "Content-Type": "text/csv"}
+    )
     assert r.status_code == 200 and r.json() == {"imported": 2, "errors": []}, r.text
 
-    r = await inbox.http.post(f"{inbox.base_url}/api/invitations/import", headers=agent.headers,
-                              files={"file": ("contacts.csv", f"name,phone\nNeema,{p3}\n".encode(), "text/csv")})
+    r = await inbox.http.post(
+        f"{inbox.base_url}/api/invitations/import",
+        headers=agent.headers,
+        files={"file": ("contacts.csv", f"name,phone\nNeema,{p3}\n".encode(), "text/csv")},
+    )
     assert r.status_code == 200 and r.json() == {"imported": 1, "errors": []}, r.text
     names = sorted(i["name"] for i in (await agent.get("/api/invitations")).json())
     assert names == ["Asha", "Juma", "Neema"]
 
     # A form without the file field is refused clearly.
-    r = await inbox.http.post(f"{inbox.base_url}/api/invitations/import", headers=agent.headers,
-                              files={"other": ("x.csv", b"a,b\n", "text/csv")})
+    r = await inbox.http.post(
+        f"{inbox.base_url}/api/invitations/import",
+        headers=agent.headers,
+        files={"other": ("x.csv", b"a,b\n", "text/csv")},
+    )
     assert "file" in assert_json_error(r, 422)
 
 
@@ -482,6 +507,7 @@ async def test_invitation_of_a_brazilian_number_claims_the_conversation_without_
 
 # -- bad input -----------------------------------------------------------------------------
 
+
 async def test_bad_bodies_are_json_4xx(inbox: Stack) -> None:
     agent = await account(inbox)
     h = {**agent.headers, "Content-Type": "application/json"}
@@ -492,40 +518,46 @@ async def test_bad_bodies_are_json_4xx(inbox: Stack) -> None:
             assert "JSON" in message, (path, content, message)
 
 
-@pytest.mark.parametrize("body,status", [
-    ({"phoneNumber": "+255712345678", "content": 123}, 422),
-    ({"phoneNumber": "+255712345678", "content": ["a"]}, 422),
-    ({"phoneNumber": ["+255712345678"], "content": "hi"}, 422),
-    ({"phoneNumber": True, "content": "hi"}, 422),
-    ({"conversationId": "abc", "content": "hi"}, 422),
-    ({"conversationId": [1], "content": "hi"}, 422),
-    ({"conversationId": {"id": 1}, "content": "hi"}, 422),
-    ({"conversationId": True, "content": "hi"}, 422),
-    ({"conversationId": 1.5, "content": "hi"}, 422),
-    ({"conversationId": 10**30, "content": "hi"}, 404),
-    ({"conversationId": "99999999999999999999999", "content": "hi"}, 404),
-    ({"conversationId": -1, "content": "hi"}, 404),
-    ({"content": "hi"}, 422),
-    ({}, 422),
-])
+@pytest.mark.parametrize(
+    "body,status",
+    [
+        ({"phoneNumber": "+255712345678", "content": 123}, 422),
+        ({"phoneNumber": "+255712345678", "content": ["a"]}, 422),
+        ({"phoneNumber": ["+255712345678"], "content": "hi"}, 422),
+        ({"phoneNumber": True, "content": "hi"}, 422),
+        ({"conversationId": "abc", "content": "hi"}, 422),
+        ({"conversationId": [1], "content": "hi"}, 422),
+        ({"conversationId": {"id": 1}, "content": "hi"}, 422),
+        ({"conversationId": True, "content": "hi"}, 422),
+        ({"conversationId": 1.5, "content": "hi"}, 422),
+        ({"conversationId": 10**30, "content": "hi"}, 404),
+        ({"conversationId": "99999999999999999999999", "content": "hi"}, 404),
+        ({"conversationId": -1, "content": "hi"}, 404),
+        ({"content": "hi"}, 422),
+        ({}, 422),
+    ],
+)
 async def test_send_with_wrong_types(inbox: Stack, body: dict[str, Any], status: int) -> None:
     agent = await account(inbox)
     assert_json_error(await agent.send(**body), status)
 
 
-@pytest.mark.parametrize("path,params,status", [
-    ("/api/conversations", {"limit": "abc"}, 422),
-    ("/api/conversations", {"limit": "1.5"}, 422),
-    ("/api/conversations", {"before": "x"}, 422),
-    ("/api/conversations", {"before": str(10**30)}, 422),
-    ("/api/conversations/abc", {}, 404),
-    ("/api/conversations/abc/messages", {}, 404),
-    ("/api/conversations/-1/messages", {}, 404),
-    ("/api/conversations/99999999999999999999999", {}, 404),
-    ("/api/conversations/99999999999999999999999/messages", {}, 404),
-    ("/api/events", {"since": "x"}, 422),
-    ("/api/events", {"since": str(10**30)}, 422),
-])
+@pytest.mark.parametrize(
+    "path,params,status",
+    [
+        ("/api/conversations", {"limit": "abc"}, 422),
+        ("/api/conversations", {"limit": "1.5"}, 422),
+        ("/api/conversations", {"before": "x"}, 422),
+        ("/api/conversations", {"before": str(10**30)}, 422),
+        ("/api/conversations/abc", {}, 404),
+        ("/api/conversations/abc/messages", {}, 404),
+        ("/api/conversations/-1/messages", {}, 404),
+        ("/api/conversations/99999999999999999999999", {}, 404),
+        ("/api/conversations/99999999999999999999999/messages", {}, 404),
+        ("/api/events", {"since": "x"}, 422),
+        ("/api/events", {"since": str(10**30)}, 422),
+    ],
+)
 async def test_bad_query_and_path_values(inbox: Stack, path: str, params: dict[str, str], status: int) -> None:
     agent = await account(inbox)
     assert_json_error(await agent.get(path, **params), status)
@@ -534,7 +566,7 @@ async def test_bad_query_and_path_values(inbox: Stack, path: str, params: dict[s
 async def test_out_of_range_values_on_existing_conversations(inbox: Stack) -> None:
     agent = await account(inbox)
     conv = await customer_conversation(inbox, agent)
-    for params in ({"before": str(10**30)}, {"after": str(-10**30)}, {"limit": "abc"}):
+    for params in ({"before": str(10**30)}, {"after": str(-(10**30))}, {"limit": "abc"}):
         assert_json_error(await agent.get(f"/api/conversations/{conv['id']}/messages", **params), 422)
     # Extreme but representable values just work.
     assert len(await agent.messages(conv["id"], limit=10**12)) == 1
@@ -556,15 +588,16 @@ async def test_csv_import_bad_bytes(inbox: Stack) -> None:
     phone = new_phone()
     # A cell beyond the csv module's size limit is reported, the rows before it are kept.
     huge = "x" * 200_000
-    r = await inbox.http.post(url, content=f"Asha,{phone}\n\"{huge}\",1\n".encode(), headers=h)
+    r = await inbox.http.post(url, content=f'Asha,{phone}\n"{huge}",1\n'.encode(), headers=h)
     assert r.status_code == 200, r.text
     assert r.json()["imported"] == 1
     [error] = r.json()["errors"]
     assert error["line"] == 2 and "CSV" in error["error"]
     r = await inbox.http.post(url, content=b"", headers=h)
     assert r.status_code == 200 and r.json() == {"imported": 0, "errors": []}
-    r = await inbox.http.post(url, content=b"--x\r\nbroken", headers={
-        **agent.headers, "Content-Type": "multipart/form-data; boundary=x"})
+    r = await inbox.http.post(
+        url, content=b"--x\r\nbroken", headers={**agent.headers, "Content-Type": "multipart/form-data; boundary=x"}
+    )
     assert_json_error(r)
 
 
@@ -578,8 +611,10 @@ async def test_nul_and_half_emoji_never_break_the_database(inbox: Stack) -> None
         return await inbox.http.post(f"{inbox.base_url}{path}", content=body.encode(), headers=h)
 
     phone = new_phone()
-    r = await post("/api/conversations/send", '{"phoneNumber": "%s", "content": "a\\u0000b \\ud83d!",'
-                   ' "clientId": "k\\u0000%s"}' % (phone, uuid.uuid4().hex))
+    r = await post(
+        "/api/conversations/send",
+        '{"phoneNumber": "%s", "content": "a\\u0000b \\ud83d!", "clientId": "k\\u0000%s"}' % (phone, uuid.uuid4().hex),
+    )
     assert r.status_code == 201, r.text
     assert r.json()["content"] == "ab \ufffd!"
     [stored] = await agent.messages(r.json()["conversationId"])
@@ -588,27 +623,35 @@ async def test_nul_and_half_emoji_never_break_the_database(inbox: Stack) -> None
     r = await post("/api/invitations", '{"phoneNumber": "%s", "name": "Ne\\u0000ema \\udc00"}' % new_phone())
     assert r.status_code == 201 and r.json()["name"] == "Neema \ufffd", r.text
     for email in ("a\\u0000b@example.com", "a\\ud800b@example.com"):
-        r = await inbox.http.post(f"{inbox.base_url}/api/auth/login",
-                                  content=('{"email": "%s", "password": "x"}' % email).encode(),
-                                  headers={"Content-Type": "application/json"})
+        r = await inbox.http.post(
+            f"{inbox.base_url}/api/auth/login",
+            content=('{"email": "%s", "password": "x"}' % email).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         assert_json_error(r, 401)
     r = await agent.get("/api/conversations", search="a\x00b")
     assert r.status_code == 200 and [c["id"] for c in r.json()] == [stored["conversationId"]]
-    r = await inbox.http.post(f"{inbox.base_url}/api/invitations/import", content=f"Ju\x00ma,{new_phone()}\n".encode(),
-                              headers={**agent.headers, "Content-Type": "text/csv"})
+    r = await inbox.http.post(
+        f"{inbox.base_url}/api/invitations/import",
+        content=f"Ju\x00ma,{new_phone()}\n".encode(),
+        headers={**agent.headers, "Content-Type": "text/csv"},
+    )
     assert r.status_code == 200 and r.json() == {"imported": 1, "errors": []}, r.text
     assert "Juma" in [i["name"] for i in (await agent.get("/api/invitations")).json()]
 
 
-@pytest.mark.parametrize("method,path", [
-    ("GET", "/api/nope"),
-    ("POST", "/api/nope"),
-    ("GET", "/api/conversations/1/nope"),
-    ("DELETE", "/api/me"),
-    ("PUT", "/api/invitations"),
-    ("GET", "/api/auth/login"),
-    ("GET", "/api/"),
-])
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("GET", "/api/nope"),
+        ("POST", "/api/nope"),
+        ("GET", "/api/conversations/1/nope"),
+        ("DELETE", "/api/me"),
+        ("PUT", "/api/invitations"),
+        ("GET", "/api/auth/login"),
+        ("GET", "/api/"),
+    ],
+)
 async def test_unknown_api_routes_are_json(inbox: Stack, method: str, path: str) -> None:
     agent = await account(inbox)
     r = await inbox.http.request(method, f"{inbox.base_url}{path}", headers=agent.headers)

@@ -15,12 +15,12 @@ import os
 import re
 import shutil
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 import pytest_asyncio
-
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from server.auth import hash_password
@@ -30,8 +30,15 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 # Debian's package (`make test` installs it); never Playwright's own download.
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 DOCS_SCREENSHOT = ROOT / "docs" / "chat-tab.png"
@@ -72,6 +79,7 @@ NO_WEBSOCKETS = """
 
 
 # ---- fixtures ------------------------------------------------------------------------------
+
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def web(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
@@ -123,8 +131,9 @@ async def open_page(browser: Browser, web: Stack) -> AsyncIterator[Any]:
     watched: list[Watched] = []
 
     async def make(viewport: dict[str, int] = DESKTOP, init_script: str | None = None) -> Watched:
-        context = await browser.new_context(viewport=viewport, base_url=web.base_url, locale="en-GB",
-                                            timezone_id="UTC", device_scale_factor=1)
+        context = await browser.new_context(
+            viewport=viewport, base_url=web.base_url, locale="en-GB", timezone_id="UTC", device_scale_factor=1
+        )
         context.set_default_timeout(TIMEOUT_MS)
         contexts.append(context)
         if init_script:
@@ -182,6 +191,7 @@ async def live(page: Page) -> None:
 
 
 # ---- tests ---------------------------------------------------------------------------------
+
 
 async def test_login_form_shows_chat_tab(open_page: Any, web: Stack) -> None:
     w = await open_page()
@@ -293,10 +303,14 @@ async def test_reply_from_composer_ticks_to_read(open_page: Any, web: Stack) -> 
         await expect(tick).to_have_text("✓✓")
         await expect(tick).to_have_css("color", "rgb(102, 119, 129)")  # grey: not read yet
 
-        [reply] = [m for m in await agent.messages((await agent.conversation_with(phone))["id"])
-                   if m["direction"] == "outbound"]
-        await web.meta_post("/simulate/status", {"wamid": reply["wamid"], "status": "read",
-                                                 "recipient": phone.lstrip("+")})
+        [reply] = [
+            m
+            for m in await agent.messages((await agent.conversation_with(phone))["id"])
+            if m["direction"] == "outbound"
+        ]
+        await web.meta_post(
+            "/simulate/status", {"wamid": reply["wamid"], "status": "read", "recipient": phone.lstrip("+")}
+        )
         read_tick = page.locator('#thread-messages .message.outbound .status-tick[data-status="read"]')
         await expect(read_tick).to_be_visible()
         await expect(read_tick).to_have_css("color", "rgb(83, 189, 235)")  # WhatsApp's blue
@@ -386,7 +400,9 @@ async def test_phone_width_list_then_thread_and_back(open_page: Any, web: Stack)
     await expect(list_pane).to_be_hidden()
     back = page.locator("#thread-back")
     await expect(back).to_be_visible()
-    await expect(page.locator("#thread-messages .message.inbound .text")).to_have_text("Habari! Is the blue dress still available?")
+    await expect(page.locator("#thread-messages .message.inbound .text")).to_have_text(
+        "Habari! Is the blue dress still available?"
+    )
     composer = page.locator("#composer-input")
     await expect(composer).to_be_visible()
     await composer.fill("Yes, in sizes M and L.")
@@ -461,11 +477,13 @@ async def test_invitations_add_one_and_import_csv(open_page: Any, web: Stack) ->
 
     a, b = new_phone(), new_phone()
     csv = f"name,phone\nJuma Mwita,{a}\nRehema,{b}\nBroken,not a number\n"
-    await page.set_input_files("#invitation-csv", files=[
-        {"name": "invitations.csv", "mimeType": "text/csv", "buffer": csv.encode()}])
+    await page.set_input_files(
+        "#invitation-csv", files=[{"name": "invitations.csv", "mimeType": "text/csv", "buffer": csv.encode()}]
+    )
     await page.click("#invitation-import")
     await expect(page.locator("#invitation-import-result .import-summary")).to_have_text(
-        "Imported 2 invitations, 1 line skipped.")
+        "Imported 2 invitations, 1 line skipped."
+    )
     await expect(page.locator("#invitation-import-result .import-errors li")).to_have_count(1)
     await expect(page.locator("#invitation-import-result .import-errors li")).to_contain_text("Line 4")
     await expect(page.locator("#invitation-rows tr")).to_have_count(3)
@@ -480,9 +498,11 @@ async def test_invitations_add_one_and_import_csv(open_page: Any, web: Stack) ->
 async def test_realistic_chat_tab_screenshot(open_page: Any, web: Stack) -> None:
     """A few conversations as a shop would have them; the picture is docs/chat-tab.png."""
     agent = await user_with_email(web, "shop@example.com")
-    people = {name: await invited(web, agent, name) for name in
-              ("Asha Mrema", "Joseph Kimaro", "Grace Njoroge", "Daudi Said")}
+    people = {
+        name: await invited(web, agent, name) for name in ("Asha Mrema", "Joseph Kimaro", "Grace Njoroge", "Daudi Said")
+    }
     try:
+
         async def writes(name: str, text: str) -> None:
             await web.customer_writes(people[name].lstrip("+"), text, name=name)
 
@@ -517,7 +537,8 @@ async def test_realistic_chat_tab_screenshot(open_page: Any, web: Stack) -> None
         await page.keyboard.press("Enter")
         await expect(page.locator("#thread-messages .message")).to_have_count(4)
         await expect(page.locator("#thread-messages .message.outbound .status-tick").last).to_have_attribute(
-            "data-status", "delivered")
+            "data-status", "delivered"
+        )
         await expect(conversation_item(page, "Asha Mrema").locator(".unread-badge")).to_have_count(0)
         await page.locator("#composer-input").blur()
         await screenshot(page, "chat-tab")

@@ -33,14 +33,25 @@ class CLI:
         self.cwd.mkdir()
         self.database_url = f"sqlite:///{tmp_path}/cli.db"
         # Only what the command needs: no stray settings from the developer's environment.
-        self.env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT),
-                    "DATABASE_URL": self.database_url, "DEFAULT_REGION": "TZ", "LANG": "C.UTF-8"}
+        self.env = {
+            "PATH": os.environ.get("PATH", ""),
+            "PYTHONPATH": str(ROOT),
+            "DATABASE_URL": self.database_url,
+            "DEFAULT_REGION": "TZ",
+            "LANG": "C.UTF-8",
+        }
 
     async def __call__(self, *args: str, stdin: str | None = None) -> Result:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "server", *args, cwd=self.cwd, env=self.env,
+            sys.executable,
+            "-m",
+            "server",
+            *args,
+            cwd=self.cwd,
+            env=self.env,
             stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
             start_new_session=True,  # no controlling terminal: a password prompt reads stdin
         )
         out, err = await asyncio.wait_for(proc.communicate(stdin.encode() if stdin is not None else None), 30)
@@ -79,8 +90,14 @@ async def test_help_for_every_command(command: str, capsys: pytest.CaptureFixtur
     assert exc.value.code == 0
     out = capsys.readouterr().out
     assert f"python -m server {command}" in out and "--help" in out
-    expected = {"create-user": "--admin", "import-invitations": "--user", "replay-webhooks": "--all",
-                "serve": "--port", "fake-meta": "--webhook-url", "create-token": "email"}
+    expected = {
+        "create-user": "--admin",
+        "import-invitations": "--user",
+        "replay-webhooks": "--all",
+        "serve": "--port",
+        "fake-meta": "--webhook-url",
+        "create-token": "email",
+    }
     assert expected[command] in out
 
 
@@ -135,15 +152,18 @@ async def test_users_tokens_and_invitations_from_the_command_line(cli: CLI) -> N
         invitations = (await s.http.get(f"{s.base_url}/api/invitations", headers=headers)).json()
         assert {i["phoneNumber"]: i["name"] for i in invitations} == {p1: "Asha", p2: "Juma"}
 
-        login = await s.http.post(f"{s.base_url}/api/auth/login",
-                                  json={"email": "agent@example.com", "password": PASSWORD})
+        login = await s.http.post(
+            f"{s.base_url}/api/auth/login", json={"email": "agent@example.com", "password": PASSWORD}
+        )
         assert login.status_code == 200, login.text
         agent_headers = {"Authorization": f"Bearer {login.json()['token']}"}
-        piped_login = await s.http.post(f"{s.base_url}/api/auth/login",
-                                        json={"email": "piped@example.com", "password": PASSWORD})
+        piped_login = await s.http.post(
+            f"{s.base_url}/api/auth/login", json={"email": "piped@example.com", "password": PASSWORD}
+        )
         assert piped_login.status_code == 200, piped_login.text
-        nopass_login = await s.http.post(f"{s.base_url}/api/auth/login",
-                                         json={"email": "nopass@example.com", "password": PASSWORD})
+        nopass_login = await s.http.post(
+            f"{s.base_url}/api/auth/login", json={"email": "nopass@example.com", "password": PASSWORD}
+        )
         assert nopass_login.status_code == 401
         me = (await s.http.get(f"{s.base_url}/api/me", headers=agent_headers)).json()
         assert me["email"] == "agent@example.com" and me["isAdmin"] is False

@@ -38,17 +38,37 @@ class DemoProcess:
         self._readers: list[asyncio.Task[None]] = []
 
     async def start(self, wait_for_banner: bool = True) -> None:
-        env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), "LANG": "C.UTF-8",
-               # Must be ignored: the demo keeps to its own database.
-               "DATABASE_URL": f"sqlite:///{self.cwd}/not-the-demo.db"}
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "PYTHONPATH": str(ROOT),
+            "LANG": "C.UTF-8",
+            # Must be ignored: the demo keeps to its own database.
+            "DATABASE_URL": f"sqlite:///{self.cwd}/not-the-demo.db",
+        }
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "server", "demo", "--port", str(self.port), "--meta-port", str(self.meta_port),
-            *self.args, cwd=self.cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True)
+            sys.executable,
+            "-m",
+            "server",
+            "demo",
+            "--port",
+            str(self.port),
+            "--meta-port",
+            str(self.meta_port),
+            *self.args,
+            cwd=self.cwd,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
         assert self.proc.stdout is not None and self.proc.stderr is not None
-        self._readers = [asyncio.create_task(self._read(self.proc.stdout, self.out)),
-                         asyncio.create_task(self._read(self.proc.stderr, self.err))]
+        self._readers = [
+            asyncio.create_task(self._read(self.proc.stdout, self.out)),
+            asyncio.create_task(self._read(self.proc.stderr, self.err)),
+        ]
         if wait_for_banner:
+
             async def banner() -> bool:
                 assert self.proc is not None
                 assert self.proc.returncode is None, self.output
@@ -125,8 +145,9 @@ async def test_demo_shows_the_whole_loop_and_stops_cleanly(tmp_path: Path) -> No
             assert set(by_phone) == {c.phone for c in people}, conversations
             assert [c.name for c in people if by_phone[c.phone]["ownerId"] is None] == ["Jordan Reyes"]
             invitations = await get(http, f"{url}/api/invitations", admin)
-            assert {i["phoneNumber"] for i in invitations} == \
-                {c.phone for c in people if c.invited_by} | {QUIET_INVITATION[1]}
+            assert {i["phoneNumber"] for i in invitations} == {c.phone for c in people if c.invited_by} | {
+                QUIET_INVITATION[1]
+            }
 
             # The seeded reply went out through the stand-in and was read.
             amina = by_phone[people[0].phone]["id"]
@@ -151,8 +172,11 @@ async def test_demo_shows_the_whole_loop_and_stops_cleanly(tmp_path: Path) -> No
             assert conversation, demo.output
 
             # The agent replies; the stand-in reports sent, delivered, read.
-            r = await http.post(f"{url}/api/conversations/send", headers=admin,
-                                json={"conversationId": conversation["id"], "content": "Thanks for writing!"})
+            r = await http.post(
+                f"{url}/api/conversations/send",
+                headers=admin,
+                json={"conversationId": conversation["id"], "content": "Thanks for writing!"},
+            )
             assert r.status_code == 201, r.text
             reply_id = r.json()["id"]
 
@@ -220,9 +244,16 @@ async def test_demo_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
 
 async def test_demo_help(tmp_path: Path) -> None:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "server", "demo", "--help", cwd=tmp_path,
+        sys.executable,
+        "-m",
+        "server",
+        "demo",
+        "--help",
+        cwd=tmp_path,
         env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT)},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 0, err
     for flag in ("--port", "--meta-port", "--customer-interval", "--database-url", "--status-delay"):
@@ -238,8 +269,10 @@ class MiddleRandom(random.Random):
 
 
 async def test_simulated_customers_send_photos_and_answer_replies(tmp_path: Path) -> None:
-    async with database_url("sqlite", tmp_path) as url, \
-            stack(url, media_dir=str(tmp_path / "media"), default_region="") as s:
+    async with (
+        database_url("sqlite", tmp_path) as url,
+        stack(url, media_dir=str(tmp_path / "media"), default_region="") as s,
+    ):
         people = customers()
         lukas = people[1]
         simulator = Simulator(s.meta, s.app.state.db, people, 1.0, rng=MiddleRandom())

@@ -39,8 +39,9 @@ class Receiver:
     async def webhook(self, request: Request) -> Response:
         raw = await request.body()
         valid = verify(SECRET, raw, request.headers.get("x-hub-signature-256"))
-        self.received.append({"raw": raw, "json": json.loads(raw), "valid": valid,
-                              "content_type": request.headers.get("content-type")})
+        self.received.append(
+            {"raw": raw, "json": json.loads(raw), "valid": valid, "content_type": request.headers.get("content-type")}
+        )
         return Response(status_code=200 if valid else 401)
 
     def statuses(self, wamid: str) -> list[dict[str, Any]]:
@@ -59,8 +60,7 @@ class Receiver:
 
 
 async def _start(app: Any) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="on", ws="none",
-                            log_level="warning")
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="on", ws="none", log_level="warning")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     async with asyncio.timeout(5):
@@ -91,8 +91,9 @@ async def meta_server(receiver: tuple[Receiver, str]) -> AsyncIterator[tuple[Fak
 
 
 @pytest.fixture
-async def meta(meta_server: tuple[FakeMeta, str], receiver: tuple[Receiver, str]
-               ) -> AsyncIterator[tuple[FakeMeta, httpx.AsyncClient, Receiver]]:
+async def meta(
+    meta_server: tuple[FakeMeta, str], receiver: tuple[Receiver, str]
+) -> AsyncIterator[tuple[FakeMeta, httpx.AsyncClient, Receiver]]:
     """A clean stand-in, an httpx client pointed at it, and an empty receiver."""
     fake, base = meta_server
     async with httpx.AsyncClient(base_url=base) as client:
@@ -106,8 +107,13 @@ def _auth(token: str = TOKEN) -> dict[str, str]:
 
 
 def _text(to: str = TO, body: str = "hi") -> dict[str, Any]:
-    return {"messaging_product": "whatsapp", "recipient_type": "individual", "to": to,
-            "type": "text", "text": {"body": body}}
+    return {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": to,
+        "type": "text",
+        "text": {"body": body},
+    }
 
 
 async def test_send_then_signed_sent_delivered_read(meta) -> None:
@@ -132,8 +138,9 @@ async def test_send_then_signed_sent_delivered_read(meta) -> None:
     assert hook["entry"][0]["changes"][0]["field"] == "messages"
 
     requests = (await client.get("/simulate/requests")).json()
-    assert requests == [{"method": "POST", "path": f"/v21.0/{PHONE_ID}/messages",
-                         "authorization": f"Bearer {TOKEN}", "json": _text()}]
+    assert requests == [
+        {"method": "POST", "path": f"/v21.0/{PHONE_ID}/messages", "authorization": f"Bearer {TOKEN}", "json": _text()}
+    ]
 
 
 async def test_unversioned_path_mark_read_and_distinct_wamids(meta) -> None:
@@ -158,8 +165,7 @@ async def test_wrong_token_and_bad_body(meta) -> None:
     assert r.status_code == 401
     assert r.json()["error"]["code"] == 190
     assert r.json()["error"]["type"] == "OAuthException"
-    r = await client.post(f"/v21.0/{PHONE_ID}/messages", json={"messaging_product": "whatsapp"},
-                          headers=_auth())
+    r = await client.post(f"/v21.0/{PHONE_ID}/messages", json={"messaging_product": "whatsapp"}, headers=_auth())
     assert r.status_code == 400 and r.json()["error"]["code"] == 100
     assert len((await client.get("/simulate/requests")).json()) == 2
 
@@ -210,28 +216,57 @@ async def test_statuses_before_response(meta) -> None:
 
 async def test_inbound_text_envelope(meta) -> None:
     fake, client, rec = meta
-    r = await client.post("/simulate/inbound", json={
-        "from": TO, "name": "Asha ✓", "text": "hello", "wamid": "wamid.in42",
-        "timestamp": 1764150000})
+    r = await client.post(
+        "/simulate/inbound",
+        json={"from": TO, "name": "Asha ✓", "text": "hello", "wamid": "wamid.in42", "timestamp": 1764150000},
+    )
     assert r.json() == {"wamid": "wamid.in42", "webhookStatus": 200}
     [hook] = rec.received
     assert hook["valid"]
     assert b"\\u2713" in hook["raw"]  # ASCII-escaped like Meta, and signed as such
-    assert hook["json"] == {"object": "whatsapp_business_account", "entry": [{
-        "id": fake.waba_id, "changes": [{"field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "15550001111", "phone_number_id": PHONE_ID},
-            "contacts": [{"profile": {"name": "Asha ✓"}, "wa_id": TO}],
-            "messages": [{"from": TO, "id": "wamid.in42", "timestamp": "1764150000",
-                          "type": "text", "text": {"body": "hello"}}]}}]}]}
+    assert hook["json"] == {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": fake.waba_id,
+                "changes": [
+                    {
+                        "field": "messages",
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {"display_phone_number": "15550001111", "phone_number_id": PHONE_ID},
+                            "contacts": [{"profile": {"name": "Asha ✓"}, "wa_id": TO}],
+                            "messages": [
+                                {
+                                    "from": TO,
+                                    "id": "wamid.in42",
+                                    "timestamp": "1764150000",
+                                    "type": "text",
+                                    "text": {"body": "hello"},
+                                }
+                            ],
+                        },
+                    }
+                ],
+            }
+        ],
+    }
 
 
 async def test_inbound_media_context_user_id(meta) -> None:
     _, client, rec = meta
     image = {"id": "media1", "mime_type": "image/jpeg", "sha256": "abc", "caption": "look"}
-    r = await client.post("/simulate/inbound", json={
-        "from": "", "name": "Asha", "userId": "TZ.123", "type": "image", "image": image,
-        "context": {"from": "15550001111", "id": "wamid.out1"}})
+    r = await client.post(
+        "/simulate/inbound",
+        json={
+            "from": "",
+            "name": "Asha",
+            "userId": "TZ.123",
+            "type": "image",
+            "image": image,
+            "context": {"from": "15550001111", "id": "wamid.out1"},
+        },
+    )
     assert r.json()["webhookStatus"] == 200
     value = rec.received[0]["json"]["entry"][0]["changes"][0]["value"]
     assert value["contacts"] == [{"profile": {"name": "Asha"}, "user_id": "TZ.123"}]
@@ -243,13 +278,13 @@ async def test_inbound_media_context_user_id(meta) -> None:
 
 async def test_simulate_status_and_raw_webhook(meta) -> None:
     _, client, rec = meta
-    r = await client.post("/simulate/status", json={
-        "wamid": "wamid.x", "status": "delivered", "recipient": TO, "timestamp": 1764150000})
+    r = await client.post(
+        "/simulate/status", json={"wamid": "wamid.x", "status": "delivered", "recipient": TO, "timestamp": 1764150000}
+    )
     assert r.json() == {"webhookStatus": 200}
     [status] = rec.statuses("wamid.x")
     assert status["timestamp"] == "1764150000" and status["pricing"]["pricing_model"] == "PMP"
-    r = await client.post("/simulate/webhook", json={"messaging_product": "whatsapp",
-                                                     "weird": True})
+    r = await client.post("/simulate/webhook", json={"messaging_product": "whatsapp", "weird": True})
     assert r.json() == {"webhookStatus": 200}
     assert rec.received[-1]["json"]["entry"][0]["changes"][0]["value"]["weird"] is True
 

@@ -107,6 +107,7 @@ async def get_media(inbox: Stack, media_id: str, **kwargs: Any) -> Any:
 
 # -- inbound ---------------------------------------------------------------------------------
 
+
 async def test_inbound_image_is_downloaded_once_and_served_only_to_its_owner(media_inbox: Stack) -> None:
     inbox = media_inbox
     owner, other, admin = await account(inbox), await account(inbox), await account(inbox, admin=True)
@@ -114,8 +115,9 @@ async def test_inbound_image_is_downloaded_once_and_served_only_to_its_owner(med
     r = await owner.get("/api/events")
     since = r.json()["lastId"]
     media_id = await register(inbox, PNG, "image/png")
-    wamid = await customer_sends(inbox, conv["phoneNumber"], "image",
-                                 {"id": media_id, "mime_type": "image/png", "caption": "my broken lamp"})
+    wamid = await customer_sends(
+        inbox, conv["phoneNumber"], "image", {"id": media_id, "mime_type": "image/png", "caption": "my broken lamp"}
+    )
 
     m = await media_status(owner, conv["id"], wamid, "ready")
     assert m is not None, await owner.messages(conv["id"])
@@ -131,8 +133,12 @@ async def test_inbound_image_is_downloaded_once_and_served_only_to_its_owner(med
     assert mine[-1]["type"] == "message.updated" and mine[-1]["data"]["media"]["status"] == "ready"
 
     # Served with its type, by header, by the dashboard's cookie, or by ?token=.
-    for kwargs in ({"headers": owner.headers}, {"headers": {"Cookie": f"inbox_token={owner.token}"}},
-                   {"params": {"token": owner.token}}, {"headers": admin.headers}):
+    for kwargs in (
+        {"headers": owner.headers},
+        {"headers": {"Cookie": f"inbox_token={owner.token}"}},
+        {"params": {"token": owner.token}},
+        {"headers": admin.headers},
+    ):
         r = await get_media(inbox, media_id, **kwargs)
         assert r.status_code == 200, (kwargs, r.text)
         assert r.content == PNG
@@ -146,8 +152,7 @@ async def test_inbound_image_is_downloaded_once_and_served_only_to_its_owner(med
     assert (await get_media(inbox, "123456789", headers=owner.headers)).status_code == 404
 
     # Downloaded once, with the access token, even when Meta delivers the webhook again.
-    await customer_sends(inbox, conv["phoneNumber"], "image", {"id": media_id, "mime_type": "image/png"},
-                         wamid=wamid)
+    await customer_sends(inbox, conv["phoneNumber"], "image", {"id": media_id, "mime_type": "image/png"}, wamid=wamid)
     await asyncio.sleep(0.3)
     assert len(fetches(inbox, media_id, "url")) == 1
     [download] = fetches(inbox, media_id, "download")
@@ -158,14 +163,18 @@ async def test_inbound_image_is_downloaded_once_and_served_only_to_its_owner(med
     assert (Path(inbox.settings.media_dir) / digest[:2] / digest).read_bytes() == PNG
 
 
-@pytest.mark.parametrize("kind,mime,data,extra", [
-    ("video", "video/mp4", b"\x00\x00\x00\x18ftypmp42" + os.urandom(200), {}),
-    ("audio", "audio/ogg", b"OggS" + os.urandom(100), {"voice": True}),
-    ("document", "application/pdf", b"%PDF-1.4\n" + os.urandom(300), {"filename": "Invoice 7.pdf"}),
-    ("sticker", "image/webp", b"RIFF\x20\x00\x00\x00WEBPVP8 " + os.urandom(20), {"animated": False}),
-])
-async def test_every_media_kind_is_downloaded(media_inbox: Stack, kind: str, mime: str, data: bytes,
-                                              extra: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "kind,mime,data,extra",
+    [
+        ("video", "video/mp4", b"\x00\x00\x00\x18ftypmp42" + os.urandom(200), {}),
+        ("audio", "audio/ogg", b"OggS" + os.urandom(100), {"voice": True}),
+        ("document", "application/pdf", b"%PDF-1.4\n" + os.urandom(300), {"filename": "Invoice 7.pdf"}),
+        ("sticker", "image/webp", b"RIFF\x20\x00\x00\x00WEBPVP8 " + os.urandom(20), {"animated": False}),
+    ],
+)
+async def test_every_media_kind_is_downloaded(
+    media_inbox: Stack, kind: str, mime: str, data: bytes, extra: dict[str, Any]
+) -> None:
     inbox = media_inbox
     agent = await account(inbox)
     conv = await invited_conversation(inbox, agent)
@@ -260,23 +269,33 @@ async def test_a_download_failing_every_time_becomes_unavailable_and_can_be_retr
 
 # -- outbound --------------------------------------------------------------------------------
 
+
 async def send_file(agent: Agent, fields: dict[str, Any], name: str, data: bytes, mime: str) -> Any:
     return await agent.stack.http.post(
-        f"{agent.stack.base_url}/api/conversations/send", headers=agent.headers,
-        data={k: str(v) for k, v in fields.items()}, files={"file": (name, data, mime)})
+        f"{agent.stack.base_url}/api/conversations/send",
+        headers=agent.headers,
+        data={k: str(v) for k, v in fields.items()},
+        files={"file": (name, data, mime)},
+    )
 
 
 def message_calls(inbox: Stack) -> list[dict[str, Any]]:
-    return [q for q in inbox.meta.requests if q["json"] and q["json"].get("type") != "text"
-            and "status" not in q["json"]]
+    return [
+        q for q in inbox.meta.requests if q["json"] and q["json"].get("type") != "text" and "status" not in q["json"]
+    ]
 
 
 async def test_send_an_image_with_a_caption(media_inbox: Stack) -> None:
     inbox = media_inbox
     agent, other = await account(inbox), await account(inbox)
     conv = await invited_conversation(inbox, agent)
-    r = await send_file(agent, {"conversationId": conv["id"], "caption": "Here is your receipt",
-                                "clientId": uuid.uuid4().hex}, "receipt.png", PNG, "image/png")
+    r = await send_file(
+        agent,
+        {"conversationId": conv["id"], "caption": "Here is your receipt", "clientId": uuid.uuid4().hex},
+        "receipt.png",
+        PNG,
+        "image/png",
+    )
     assert r.status_code == 201, r.text
     msg = r.json()
     assert msg["direction"] == "outbound" and msg["type"] == "image"
@@ -336,19 +355,29 @@ async def test_the_same_client_id_uploads_and_sends_once(media_inbox: Stack) -> 
 BIG_JPEG = JPEG + bytes(5 * 1024 * 1024)
 
 
-@pytest.mark.parametrize("name,data,mime,fields,words", [
-    ("big.jpg", BIG_JPEG, "image/jpeg", {}, "images up to 5.0 MB"),
-    ("anim.gif", b"GIF89a" + os.urandom(50), "image/gif", {}, "image/gif"),
-    ("setup.exe", b"MZ" + os.urandom(50), "application/x-msdownload", {}, "does not accept"),
-    ("fake.png", b"not a png at all", "image/png", {}, "not a valid PNG"),
-    ("empty.pdf", b"", "application/pdf", {}, "empty"),
-    ("voice.ogg", b"OggS" + os.urandom(50), "audio/ogg", {"caption": "listen"}, "caption"),
-    ("sticker.webp", b"RIFF\x00\x00\x00\x00WEBPVP8 " + bytes(101 * 1024), "image/webp", {}, "stickers up to 100 KB"),
-    ("photo.png", PNG, "image/png", {"type": "location"}, "type must be one of"),
-    ("photo.png", PNG, "image/png", {"caption": "x" * 1025}, "1024"),
-])
+@pytest.mark.parametrize(
+    "name,data,mime,fields,words",
+    [
+        ("big.jpg", BIG_JPEG, "image/jpeg", {}, "images up to 5.0 MB"),
+        ("anim.gif", b"GIF89a" + os.urandom(50), "image/gif", {}, "image/gif"),
+        ("setup.exe", b"MZ" + os.urandom(50), "application/x-msdownload", {}, "does not accept"),
+        ("fake.png", b"not a png at all", "image/png", {}, "not a valid PNG"),
+        ("empty.pdf", b"", "application/pdf", {}, "empty"),
+        ("voice.ogg", b"OggS" + os.urandom(50), "audio/ogg", {"caption": "listen"}, "caption"),
+        (
+            "sticker.webp",
+            b"RIFF\x00\x00\x00\x00WEBPVP8 " + bytes(101 * 1024),
+            "image/webp",
+            {},
+            "stickers up to 100 KB",
+        ),
+        ("photo.png", PNG, "image/png", {"type": "location"}, "type must be one of"),
+        ("photo.png", PNG, "image/png", {"caption": "x" * 1025}, "1024"),
+    ],
+)
 async def test_files_whatsapp_would_refuse_are_refused_before_anything_is_sent(
-        media_inbox: Stack, name: str, data: bytes, mime: str, fields: dict[str, Any], words: str) -> None:
+    media_inbox: Stack, name: str, data: bytes, mime: str, fields: dict[str, Any], words: str
+) -> None:
     inbox = media_inbox
     agent = await account(inbox)
     conv = await invited_conversation(inbox, agent)
@@ -363,9 +392,12 @@ async def test_a_form_without_a_file_is_refused(media_inbox: Stack) -> None:
     inbox = media_inbox
     agent = await account(inbox)
     conv = await invited_conversation(inbox, agent)
-    r = await agent.stack.http.post(f"{inbox.base_url}/api/conversations/send", headers=agent.headers,
-                                    data={"conversationId": str(conv["id"]), "caption": "no file"},
-                                    files={"other": ("x.txt", b"x", "text/plain")})
+    r = await agent.stack.http.post(
+        f"{inbox.base_url}/api/conversations/send",
+        headers=agent.headers,
+        data={"conversationId": str(conv["id"]), "caption": "no file"},
+        files={"other": ("x.txt", b"x", "text/plain")},
+    )
     assert r.status_code == 422 and "'file'" in r.json()["error"]
 
 
@@ -394,6 +426,7 @@ async def test_a_failed_upload_is_kept_as_failed_with_its_reason(media_inbox: St
 
 # -- the command line ------------------------------------------------------------------------
 
+
 async def test_download_media_command_retries_by_hand(tmp_path: Path) -> None:
     """`python -m server download-media --retry-failed` in its own process, next to a server."""
     async with database_url("sqlite", tmp_path) as url:
@@ -406,15 +439,29 @@ async def test_download_media_command_retries_by_hand(tmp_path: Path) -> None:
             wamid = await customer_sends(s, conv["phoneNumber"], "image", {"id": media_id, "mime_type": "image/jpeg"})
             assert await media_status(agent, conv["id"], wamid, "unavailable") is not None
 
-            env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), "LANG": "C.UTF-8",
-                   "DATABASE_URL": url, "WHATSAPP_API_BASE": s.settings.whatsapp_api_base,
-                   "WHATSAPP_ACCESS_TOKEN": ACCESS_TOKEN, "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
-                   "MEDIA_DIR": str(media_dir)}
+            env = {
+                "PATH": os.environ.get("PATH", ""),
+                "PYTHONPATH": str(ROOT),
+                "LANG": "C.UTF-8",
+                "DATABASE_URL": url,
+                "WHATSAPP_API_BASE": s.settings.whatsapp_api_base,
+                "WHATSAPP_ACCESS_TOKEN": ACCESS_TOKEN,
+                "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
+                "MEDIA_DIR": str(media_dir),
+            }
 
             async def run(*args: str) -> tuple[int, str, str]:
                 proc = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "server", "download-media", *args, cwd=tmp_path, env=env,
-                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+                    sys.executable,
+                    "-m",
+                    "server",
+                    "download-media",
+                    *args,
+                    cwd=tmp_path,
+                    env=env,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.PIPE,
+                )
                 out, err = await asyncio.wait_for(proc.communicate(), 60)
                 return proc.returncode or 0, out.decode(), err.decode()
 

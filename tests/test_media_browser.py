@@ -23,20 +23,29 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 def png(width: int = 48, height: int = 32, rgb: tuple[int, int, int] = (37, 211, 102)) -> bytes:
     """A real (decodable) PNG, so the browser can draw it."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     raw = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def web(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
     """This module's inbox: its own media folder, quick download retries, a template account."""
     async with database_url("sqlite", tmp_path_factory.mktemp("media-browser-db")) as url:
-        async with stack(url, media_dir=str(tmp_path_factory.mktemp("media-browser-files")),
-                         media_retry_delays=(0.05,), whatsapp_business_account_id="2000000002") as s:
+        async with stack(
+            url,
+            media_dir=str(tmp_path_factory.mktemp("media-browser-files")),
+            media_retry_delays=(0.05,),
+            whatsapp_business_account_id="2000000002",
+        ) as s:
             yield s
 
 
@@ -57,8 +66,12 @@ async def test_inbound_image_shows_inline_after_downloading(open_page: Any, web:
     # The first download hangs, then fails; meanwhile the thread says it is on its way.
     await web.meta_post("/simulate/media-fail", {"times": 1, "stage": "download", "delay": 1.5})
     media_id = await register(web, png(), "image/png")
-    await web.customer_writes(phone.lstrip("+"), name="Photo Sender", type="image",
-                              image={"id": media_id, "mime_type": "image/png", "caption": "The crack, here"})
+    await web.customer_writes(
+        phone.lstrip("+"),
+        name="Photo Sender",
+        type="image",
+        image={"id": media_id, "mime_type": "image/png", "caption": "The crack, here"},
+    )
     bubble = page.locator("#thread-messages .message.inbound", has_text="The crack, here")
     await expect(bubble.locator('.media-placeholder[data-status="pending"]')).to_contain_text("downloading")
     image = bubble.locator("img.media-image")
@@ -69,8 +82,12 @@ async def test_inbound_image_shows_inline_after_downloading(open_page: Any, web:
     await screenshot(page, "inbound-image")
 
     # An id Meta no longer knows ends as "no longer available".
-    await web.customer_writes(phone.lstrip("+"), name="Photo Sender", type="image",
-                              image={"id": "999000999", "mime_type": "image/png", "caption": "Old photo"})
+    await web.customer_writes(
+        phone.lstrip("+"),
+        name="Photo Sender",
+        type="image",
+        image={"id": "999000999", "mime_type": "image/png", "caption": "Old photo"},
+    )
     old = page.locator("#thread-messages .message.inbound", has_text="Old photo")
     await expect(old.locator('.media-placeholder[data-status="unavailable"]')).to_contain_text("no longer available")
 
@@ -102,8 +119,9 @@ async def test_template_into_a_closed_window_through_the_picker(open_page: Any, 
     page = (await open_page()).page
     agent = await web.user()
     phone = await invited(web, agent, "Late Customer")
-    await web.customer_writes(phone.lstrip("+"), "Is my order ready?", name="Late Customer",
-                              timestamp=int(time.time()) - 26 * 3600)
+    await web.customer_writes(
+        phone.lstrip("+"), "Is my order ready?", name="Late Customer", timestamp=int(time.time()) - 26 * 3600
+    )
     await login(page, agent)
     await page.locator("#conversation-list .conversation-item", has_text="Late Customer").click()
 
@@ -131,10 +149,14 @@ async def test_template_into_a_closed_window_through_the_picker(open_page: Any, 
     await expect(sent.locator(".template-label")).to_contain_text("order_update")
     await expect(sent.locator(".status-tick")).not_to_have_attribute("data-status", "failed")
     await expect(page.locator("#template-params .template-param")).to_have_count(0)  # ready for the next one
-    calls = [q for q in web.meta.requests if q["json"] and q["json"].get("type") == "template"
-             and q["json"]["to"] == phone.lstrip("+")]
+    calls = [
+        q
+        for q in web.meta.requests
+        if q["json"] and q["json"].get("type") == "template" and q["json"]["to"] == phone.lstrip("+")
+    ]
     assert calls[-1]["json"]["template"]["components"] == [
-        {"type": "body", "parameters": [{"type": "text", "text": "Asha"}, {"type": "text", "text": "#1042"}]}]
+        {"type": "body", "parameters": [{"type": "text", "text": "Asha"}, {"type": "text", "text": "#1042"}]}
+    ]
 
     # The picker goes away once the customer writes again and the window is open.
     await web.customer_writes(phone.lstrip("+"), "Thanks!", name="Late Customer")

@@ -10,7 +10,8 @@ import os
 import subprocess
 import sys
 import time
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -27,16 +28,27 @@ pytestmark = [
 
 
 def _env(db_url: str, broadcast_url: str) -> dict[str, str]:
-    return {**os.environ, "DATABASE_URL": db_url, "BROADCAST_URL": broadcast_url,
-            "WHATSAPP_APP_SECRET": APP_SECRET, "WHATSAPP_VERIFY_TOKEN": "v",
-            "WHATSAPP_ACCESS_TOKEN": "t", "WHATSAPP_PHONE_NUMBER_ID": "1"}
+    return {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "BROADCAST_URL": broadcast_url,
+        "WHATSAPP_APP_SECRET": APP_SECRET,
+        "WHATSAPP_VERIFY_TOKEN": "v",
+        "WHATSAPP_ACCESS_TOKEN": "t",
+        "WHATSAPP_PHONE_NUMBER_ID": "1",
+    }
 
 
 @contextlib.asynccontextmanager
 async def server_process(env: dict[str, str], cwd: Any) -> AsyncIterator[str]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "server", "serve", "--port", str(port), "--log-level", "warning"],
-                            env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server", "serve", "--port", str(port), "--log-level", "warning"],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient() as http:
@@ -62,19 +74,28 @@ async def server_process(env: dict[str, str], cwd: Any) -> AsyncIterator[str]:
 
 
 def _cli(env: dict[str, str], cwd: Any, *args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "server", *args], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "server", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip().splitlines()[-1]
 
 
 def webhook_body(phone: str, text: str, wamid: str) -> bytes:
-    value = {"messaging_product": "whatsapp", "metadata": {"phone_number_id": "1"},
-             "contacts": [{"profile": {"name": "Multi"}, "wa_id": phone}],
-             "messages": [{"from": phone, "id": wamid, "timestamp": str(int(time.time())),
-                           "type": "text", "text": {"body": text}}]}
-    return json.dumps({"object": "whatsapp_business_account",
-                       "entry": [{"id": "w", "changes": [{"field": "messages", "value": value}]}]}).encode()
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"phone_number_id": "1"},
+        "contacts": [{"profile": {"name": "Multi"}, "wa_id": phone}],
+        "messages": [
+            {"from": phone, "id": wamid, "timestamp": str(int(time.time())), "type": "text", "text": {"body": text}}
+        ],
+    }
+    return json.dumps(
+        {
+            "object": "whatsapp_business_account",
+            "entry": [{"id": "w", "changes": [{"field": "messages", "value": value}]}],
+        }
+    ).encode()
 
 
 @pytest.mark.parametrize("broadcast", ["redis", "postgresql"])
@@ -84,17 +105,24 @@ async def test_webhook_on_one_process_reaches_client_on_another(broadcast: str, 
         _cli(env, tmp_path, "create-user", "ops@example.com", "--password", "long enough pw", "--admin")
         token = _cli(env, tmp_path, "create-token", "ops@example.com")
         async with server_process(env, tmp_path) as one, server_process(env, tmp_path) as two:
-            async with connect(two.replace("http", "ws") + f"/ws?token={token}") as ws_two, \
-                    connect(one.replace("http", "ws") + f"/ws?token={token}") as ws_one, \
-                    httpx.AsyncClient() as http:
+            async with (
+                connect(two.replace("http", "ws") + f"/ws?token={token}") as ws_two,
+                connect(one.replace("http", "ws") + f"/ws?token={token}") as ws_one,
+                httpx.AsyncClient() as http,
+            ):
                 phone = new_phone().lstrip("+")
                 # Webhooks land on both processes, concurrently.
                 bodies = [webhook_body(phone, f"msg {i}", f"wamid.multi.{broadcast}.{i}") for i in range(20)]
-                responses = await asyncio.gather(*(
-                    http.post(f"{(one, two)[i % 2]}/webhook", content=body,
-                              headers={"X-Hub-Signature-256": sign(APP_SECRET, body),
-                                       "Content-Type": "application/json"})
-                    for i, body in enumerate(bodies)))
+                responses = await asyncio.gather(
+                    *(
+                        http.post(
+                            f"{(one, two)[i % 2]}/webhook",
+                            content=body,
+                            headers={"X-Hub-Signature-256": sign(APP_SECRET, body), "Content-Type": "application/json"},
+                        )
+                        for i, body in enumerate(bodies)
+                    )
+                )
                 assert [r.status_code for r in responses] == [200] * 20
 
                 async def created(ws: Any) -> list[dict[str, Any]]:

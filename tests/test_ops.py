@@ -65,8 +65,11 @@ async def test_one_log_line_per_request(inbox: Stack, caplog: pytest.LogCaptureF
     assert await eventually(logged)
     [record] = lines("ops-line-1")
     assert record.levelno == logging.INFO
-    assert re.fullmatch(r"method=GET path=/api/me status=401 duration_ms=\d+\.\d request_id=ops-line-1 "
-                        r"client=127\.0\.0\.1", record.getMessage()), record.getMessage()
+    assert re.fullmatch(
+        r"method=GET path=/api/me status=401 duration_ms=\d+\.\d request_id=ops-line-1 "
+        r"client=127\.0\.0\.1",
+        record.getMessage(),
+    ), record.getMessage()
     assert "secret" not in record.getMessage()  # no query strings (tokens) in logs
     assert not lines("ops-health-1")  # monitors' polling stays out of the INFO log
 
@@ -86,8 +89,9 @@ async def test_webhooks_and_sends_are_logged(meta_reset: Stack, caplog: pytest.L
     agent = await s.user()
     phone = new_phone()
     await s.customer_writes(phone.lstrip("+"), "log me")
-    r = await s.http.post(f"{s.base_url}/webhook", content=b'{"entry": []}',
-                          headers={"X-Hub-Signature-256": "sha256=" + "0" * 64})
+    r = await s.http.post(
+        f"{s.base_url}/webhook", content=b'{"entry": []}', headers={"X-Hub-Signature-256": "sha256=" + "0" * 64}
+    )
     assert r.status_code == 401
     assert (await agent.send(phoneNumber=phone, content="logged reply")).status_code == 201
     await s.meta_post("/simulate/fail", {"code": 131026})
@@ -130,8 +134,9 @@ async def test_first_start_notes() -> None:
     assert "-m server create-user you@example.com --admin" in notes
     assert "hunter2" not in notes and "postgresql://inbox:***@db.internal/inbox" in notes
     assert len(notes.splitlines()) <= 24  # one screen
-    ready = bare.with_(whatsapp_app_secret="s", whatsapp_verify_token="v", whatsapp_access_token="a",
-                       whatsapp_phone_number_id="1")
+    ready = bare.with_(
+        whatsapp_app_secret="s", whatsapp_verify_token="v", whatsapp_access_token="a", whatsapp_phone_number_id="1"
+    )
     assert first_start_notes(ready, 1, "http://127.0.0.1:8000") == ""
     assert "No account" in first_start_notes(ready, 0, "http://127.0.0.1:8000")
     assert shown_url("sqlite:///./data/chat.db") == "sqlite:///./data/chat.db"
@@ -139,14 +144,29 @@ async def test_first_start_notes() -> None:
 
 async def test_serve_explains_first_start_and_logs_requests(tmp_path: Path) -> None:
     port = free_port()
-    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), "LANG": "C.UTF-8",
-           "DATABASE_URL": f"sqlite:///{tmp_path}/serve.db"}
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(ROOT),
+        "LANG": "C.UTF-8",
+        "DATABASE_URL": f"sqlite:///{tmp_path}/serve.db",
+    }
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "server", "serve", "--port", str(port), cwd=tmp_path, env=env,
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        start_new_session=True)
+        sys.executable,
+        "-m",
+        "server",
+        "serve",
+        "--port",
+        str(port),
+        cwd=tmp_path,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         async with httpx.AsyncClient(timeout=5) as http:
+
             async def up() -> bool:
                 assert proc.returncode is None
                 try:
@@ -169,8 +189,9 @@ async def test_serve_explains_first_start_and_logs_requests(tmp_path: Path) -> N
     assert proc.returncode == 0, stderr
     assert "Not connected to WhatsApp yet" in stderr and "WHATSAPP_PHONE_NUMBER_ID" in stderr
     assert "No account exists yet" in stderr and "create-user you@example.com --admin" in stderr
-    assert re.search(r"INFO server\.access: method=GET path=/api/me status=401 duration_ms=\S+ request_id=serve-1",
-                     stderr), stderr
+    assert re.search(
+        r"INFO server\.access: method=GET path=/api/me status=401 duration_ms=\S+ request_id=serve-1", stderr
+    ), stderr
     assert "webhook rejected: WHATSAPP_APP_SECRET is not set request_id=serve-2" in stderr, stderr
     assert "path=/healthz" not in stderr
     assert "Connected to database" not in stderr and "HTTP Request:" not in stderr
@@ -184,10 +205,17 @@ async def test_replay_webhooks_is_idempotent(kind: str, tmp_path: Path) -> None:
         phones = [new_phone(), new_phone()]
         wamid = await s.customer_writes(phones[0].lstrip("+"), "first")
         await s.customer_writes(phones[1].lstrip("+"), "second", name="Second")
-        await s.http.post(f"{s.meta_url}/simulate/inbound", json={
-            "from": phones[0].lstrip("+"), "type": "reaction", "reaction": {"message_id": wamid, "emoji": "👍"}})
-        await s.meta_post("/simulate/webhook", {"messaging_product": "whatsapp", "errors": [
-            {"code": 131008, "title": "Required parameter is missing", "error_data": {"details": "x"}}]})
+        await s.http.post(
+            f"{s.meta_url}/simulate/inbound",
+            json={"from": phones[0].lstrip("+"), "type": "reaction", "reaction": {"message_id": wamid, "emoji": "👍"}},
+        )
+        await s.meta_post(
+            "/simulate/webhook",
+            {
+                "messaging_product": "whatsapp",
+                "errors": [{"code": 131008, "title": "Required parameter is missing", "error_data": {"details": "x"}}],
+            },
+        )
         r = await agent.send(phoneNumber=phones[1], content="a reply")
         assert r.status_code == 201, r.text
 
@@ -199,10 +227,12 @@ async def test_replay_webhooks_is_idempotent(kind: str, tmp_path: Path) -> None:
         db = s.app.state.db
 
         async def snapshot() -> tuple[object, ...]:
-            return (await db.fetch_all("SELECT id, wamid, status, content FROM messages ORDER BY id"),
-                    await db.fetch_all("SELECT id, unread_count, last_message_id FROM conversations ORDER BY id"),
-                    await db.fetch_all("SELECT message_wamid, reactor, emoji FROM reactions ORDER BY message_wamid"),
-                    await db.fetch_all("SELECT id, code, title FROM meta_errors ORDER BY id"))
+            return (
+                await db.fetch_all("SELECT id, wamid, status, content FROM messages ORDER BY id"),
+                await db.fetch_all("SELECT id, unread_count, last_message_id FROM conversations ORDER BY id"),
+                await db.fetch_all("SELECT message_wamid, reactor, emoji FROM reactions ORDER BY message_wamid"),
+                await db.fetch_all("SELECT id, code, title FROM meta_errors ORDER BY id"),
+            )
 
         before = await snapshot()
         assert [e["code"] for e in before[3]] == [131008]
@@ -212,8 +242,16 @@ async def test_replay_webhooks_is_idempotent(kind: str, tmp_path: Path) -> None:
         async def cli(*args: str) -> str:
             env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), "DATABASE_URL": url}
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "server", "replay-webhooks", *args, cwd=tmp_path, env=env,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+                sys.executable,
+                "-m",
+                "server",
+                "replay-webhooks",
+                *args,
+                cwd=tmp_path,
+                env=env,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
             out, err = await asyncio.wait_for(proc.communicate(), 60)
             assert proc.returncode == 0, (out, err)
             assert "Traceback" not in err.decode() and "Connected to database" not in err.decode()
@@ -240,8 +278,11 @@ async def test_readme_covers_every_setting_and_command() -> None:
     commands = next(a for a in parser._actions if a.dest == "command").choices
     for command in commands:
         assert f"| `{command}" in readme, f"README.md, Run it: no row for the {command} command"
-    assert readme.index("## Try it in five minutes") < readme.index("## Connect your WhatsApp number") \
+    assert (
+        readme.index("## Try it in five minutes")
+        < readme.index("## Connect your WhatsApp number")
         < readme.index("## Settings")
-    live = readme[readme.index("## Live updates"):readme.index("## Screenshot")]
+    )
+    live = readme[readme.index("## Live updates") : readme.index("## Screenshot")]
     assert "?since=" in live and "BROADCAST_URL" in live and "resync" in live
     assert "![The WhatsApp Chat tab](docs/chat-tab.png)" in readme and (ROOT / "docs/chat-tab.png").is_file()

@@ -7,13 +7,16 @@ import pytest
 from server.phones import InvalidPhone, from_wa_id, match_key, normalize, to_wa_id
 
 
-@pytest.mark.parametrize("typed", [
-    "+255712345678",
-    "+255 712 345 678",
-    "+255-712-345-678",
-    " +255 (712) 345678 ",
-    "255712345678",  # a wa_id: country code without the plus
-])
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "+255712345678",
+        "+255 712 345 678",
+        "+255-712-345-678",
+        " +255 (712) 345678 ",
+        "255712345678",  # a wa_id: country code without the plus
+    ],
+)
 def test_normalize_international_without_region(typed: str) -> None:
     assert normalize(typed) == "+255712345678"
 
@@ -43,15 +46,18 @@ def test_missing_country_code_says_so() -> None:
     assert "country code" in str(exc.value) and "DEFAULT_REGION" in str(exc.value)
 
 
-@pytest.mark.parametrize("raw,region,words", [
-    ("", "", "empty"),
-    ("   ", "TZ", "empty"),
-    ("abc", "", "not a phone number"),
-    ("abc", "TZ", "not a phone number"),
-    ("+255 12", "", "not a valid phone number"),
-    ("+255 712", "TZ", "not a valid phone number"),
-    ("0000000000", "TZ", "not a valid phone number"),
-])
+@pytest.mark.parametrize(
+    "raw,region,words",
+    [
+        ("", "", "empty"),
+        ("   ", "TZ", "empty"),
+        ("abc", "", "not a phone number"),
+        ("abc", "TZ", "not a phone number"),
+        ("+255 12", "", "not a valid phone number"),
+        ("+255 712", "TZ", "not a valid phone number"),
+        ("0000000000", "TZ", "not a valid phone number"),
+    ],
+)
 def test_invalid_input_explains_itself(raw: str, region: str, words: str) -> None:
     with pytest.raises(InvalidPhone) as exc:
         normalize(raw, region)

@@ -22,9 +22,11 @@ def ws_url(inbox: Stack, agent: Agent | None, since: int | None = None, token: s
     return url if since is None else url + f"&since={since}"
 
 
-async def next_event(ws: ClientConnection, type_: str | None = None, timeout: float = 5.0,
-                     where: Any = None) -> dict[str, Any]:
+async def next_event(
+    ws: ClientConnection, type_: str | None = None, timeout: float = 5.0, where: Any = None
+) -> dict[str, Any]:
     """The next event (of `type_`, matching `where`), skipping others."""
+
     async def wait() -> dict[str, Any]:
         while True:
             event = json.loads(await ws.recv())
@@ -40,7 +42,7 @@ async def drain(ws: ClientConnection, quiet: float = 0.3) -> list[dict[str, Any]
     while True:
         try:
             events.append(json.loads(await asyncio.wait_for(ws.recv(), quiet)))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return events
 
 
@@ -93,8 +95,11 @@ async def test_users_never_receive_each_others_events(meta_reset: Stack) -> None
     alice_phone, bob_phone, stranger = new_phone(), new_phone(), new_phone()
     await alice.post("/api/invitations", {"name": "A", "phoneNumber": alice_phone})
     await bob.post("/api/invitations", {"name": "B", "phoneNumber": bob_phone})
-    async with connect(ws_url(inbox, alice)) as wa, connect(ws_url(inbox, bob)) as wb, \
-            connect(ws_url(inbox, admin)) as wadmin:
+    async with (
+        connect(ws_url(inbox, alice)) as wa,
+        connect(ws_url(inbox, bob)) as wb,
+        connect(ws_url(inbox, admin)) as wadmin,
+    ):
         await inbox.customer_writes(bob_phone.lstrip("+"), "for bob")
         await inbox.customer_writes(stranger.lstrip("+"), "for nobody")
         await inbox.customer_writes(alice_phone.lstrip("+"), "for alice")

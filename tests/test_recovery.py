@@ -27,13 +27,17 @@ async def test_reply_abandoned_by_a_crash_fails_with_a_reason_after_restart(tmp_
                 await tx.execute(
                     "INSERT INTO messages (conversation_id, direction, type, content, status, created_at)"
                     " VALUES (:c, 'outbound', 'text', 'lost in the crash?', 'pending', :t)",
-                    c=conv["id"], t=1_000)
+                    c=conv["id"],
+                    t=1_000,
+                )
 
             await db.write(leave_pending)
             token = agent.token
         async with stack(url) as restarted:
-            r = await restarted.http.get(f"{restarted.base_url}/api/conversations/{conv['id']}/messages",
-                                         headers={"Authorization": f"Bearer {token}"})
+            r = await restarted.http.get(
+                f"{restarted.base_url}/api/conversations/{conv['id']}/messages",
+                headers={"Authorization": f"Bearer {token}"},
+            )
             [reply] = [m for m in r.json() if m["content"] == "lost in the crash?"]
             assert reply["status"] == "failed"
             assert "send it again" in reply["error"]["message"]

@@ -11,7 +11,17 @@ from typing import Any
 import pytest
 
 from server.auth import new_token
-from tests.servers import ACCESS_TOKEN, PHONE_NUMBER_ID, Agent, Stack, database_url, eventually, free_port, new_phone, stack
+from tests.servers import (
+    ACCESS_TOKEN,
+    PHONE_NUMBER_ID,
+    Agent,
+    Stack,
+    database_url,
+    eventually,
+    free_port,
+    new_phone,
+    stack,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -49,6 +59,7 @@ async def final_status(agent: Agent, conversation_id: int, message_id: int) -> s
 
 
 # -- the happy path and refusals before anything is sent -----------------------------------
+
 
 async def test_send_to_a_new_number_creates_the_conversation(meta_reset: Stack) -> None:
     inbox = meta_reset
@@ -103,17 +114,20 @@ async def test_an_admin_starting_a_conversation_owns_it(meta_reset: Stack) -> No
 NEW = "new phone"  # replaced by a fresh number: only the other fields are wrong
 
 
-@pytest.mark.parametrize("body,status,words", [
-    ({"phoneNumber": NEW, "content": ""}, 422, "content is empty"),
-    ({"phoneNumber": NEW, "content": "   \n  "}, 422, "content is empty"),
-    ({"phoneNumber": NEW}, 422, "content is empty"),
-    ({"phoneNumber": NEW, "content": "x" * 4097}, 422, "4096"),
-    ({"content": "hi", "phoneNumber": "12ab"}, 422, "phone number"),
-    ({"content": "hi", "phoneNumber": "0712"}, 422, "phone number"),
-    ({"content": "hi", "phoneNumber": ""}, 422, "phoneNumber or conversationId"),
-    ({"content": "hi"}, 422, "phoneNumber or conversationId"),
-    ({"content": "hi", "conversationId": 10**9}, 404, "not found"),
-])
+@pytest.mark.parametrize(
+    "body,status,words",
+    [
+        ({"phoneNumber": NEW, "content": ""}, 422, "content is empty"),
+        ({"phoneNumber": NEW, "content": "   \n  "}, 422, "content is empty"),
+        ({"phoneNumber": NEW}, 422, "content is empty"),
+        ({"phoneNumber": NEW, "content": "x" * 4097}, 422, "4096"),
+        ({"content": "hi", "phoneNumber": "12ab"}, 422, "phone number"),
+        ({"content": "hi", "phoneNumber": "0712"}, 422, "phone number"),
+        ({"content": "hi", "phoneNumber": ""}, 422, "phoneNumber or conversationId"),
+        ({"content": "hi"}, 422, "phoneNumber or conversationId"),
+        ({"content": "hi", "conversationId": 10**9}, 404, "not found"),
+    ],
+)
 async def test_refused_before_sending(meta_reset: Stack, body: dict[str, Any], status: int, words: str) -> None:
     inbox = meta_reset
     agent = await account(inbox)
@@ -151,6 +165,7 @@ async def test_closed_24_hour_window_refuses_free_text(meta_reset: Stack) -> Non
 
 
 # -- Meta's errors ---------------------------------------------------------------------------
+
 
 async def test_meta_refusal_is_stored_as_failed_with_its_meaning(meta_reset: Stack) -> None:
     inbox = meta_reset
@@ -256,6 +271,7 @@ async def test_unreachable_meta_gives_a_network_error(tmp_path: Any) -> None:
 
 # -- idempotency -----------------------------------------------------------------------------
 
+
 async def test_same_client_id_sends_once(meta_reset: Stack) -> None:
     inbox = meta_reset
     agent = await account(inbox)
@@ -270,12 +286,16 @@ async def test_same_client_id_sends_once(meta_reset: Stack) -> None:
     # The Idempotency-Key header does the same.
     key2 = uuid.uuid4().hex
     h = {"Idempotency-Key": key2}
-    r1 = await inbox.http.post(f"{inbox.base_url}/api/conversations/send",
-                               json={"phoneNumber": phone, "content": "header"},
-                               headers={**agent.headers, **h})
-    r2 = await inbox.http.post(f"{inbox.base_url}/api/conversations/send",
-                               json={"phoneNumber": phone, "content": "header"},
-                               headers={**agent.headers, **h})
+    r1 = await inbox.http.post(
+        f"{inbox.base_url}/api/conversations/send",
+        json={"phoneNumber": phone, "content": "header"},
+        headers={**agent.headers, **h},
+    )
+    r2 = await inbox.http.post(
+        f"{inbox.base_url}/api/conversations/send",
+        json={"phoneNumber": phone, "content": "header"},
+        headers={**agent.headers, **h},
+    )
     assert r1.status_code == 201 and r2.status_code == 201
     assert r1.json()["id"] == r2.json()["id"] != first.json()["id"]
 
@@ -294,12 +314,16 @@ async def test_concurrent_requests_with_the_same_key_send_once(meta_reset: Stack
     agent = await account(inbox)
     phone = new_phone()
     key = uuid.uuid4().hex
-    responses = await asyncio.gather(*[
-        inbox.http.post(f"{inbox.base_url}/api/conversations/send",
-                        json={"phoneNumber": phone, "content": "double click"},
-                        headers={**agent.headers, "Idempotency-Key": key})
-        for _ in range(4)
-    ])
+    responses = await asyncio.gather(
+        *[
+            inbox.http.post(
+                f"{inbox.base_url}/api/conversations/send",
+                json={"phoneNumber": phone, "content": "double click"},
+                headers={**agent.headers, "Idempotency-Key": key},
+            )
+            for _ in range(4)
+        ]
+    )
     assert all(r.status_code == 201 for r in responses), [r.text for r in responses]
     assert len({r.json()["id"] for r in responses}) == 1
     assert len(await sends(inbox)) == 1
@@ -307,13 +331,16 @@ async def test_concurrent_requests_with_the_same_key_send_once(meta_reset: Stack
     assert len(await agent.messages(conv["id"])) == 1
     # Once settled, a retry answers with the final state.
     await final_status(agent, conv["id"], responses[0].json()["id"])
-    r = await inbox.http.post(f"{inbox.base_url}/api/conversations/send",
-                              json={"phoneNumber": phone, "content": "double click"},
-                              headers={**agent.headers, "Idempotency-Key": key})
+    r = await inbox.http.post(
+        f"{inbox.base_url}/api/conversations/send",
+        json={"phoneNumber": phone, "content": "double click"},
+        headers={**agent.headers, "Idempotency-Key": key},
+    )
     assert r.json()["id"] == responses[0].json()["id"] and r.json()["wamid"]
 
 
 # -- mark read -------------------------------------------------------------------------------
+
 
 async def test_mark_read_clears_unread_and_gives_blue_ticks(meta_reset: Stack) -> None:
     inbox = meta_reset

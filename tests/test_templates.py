@@ -40,8 +40,9 @@ ORDER_BODY = "Hi {{1}}, your order {{2}} has shipped and is on its way."
 async def template_stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """An inbox that knows its WhatsApp Business Account, so it can list templates."""
     async with database_url(request.param, tmp_path_factory.mktemp("db")) as url:
-        async with stack(url, whatsapp_business_account_id=WABA_ID,
-                         media_dir=str(tmp_path_factory.mktemp("media"))) as s:
+        async with stack(
+            url, whatsapp_business_account_id=WABA_ID, media_dir=str(tmp_path_factory.mktemp("media"))
+        ) as s:
             yield s
 
 
@@ -87,28 +88,44 @@ async def final_status(agent: Agent, conversation_id: int, message_id: int) -> s
 
 # -- pure helpers ----------------------------------------------------------------------------
 
+
 async def test_placeholders_and_filling() -> None:
     assert placeholders("Hi {{1}}, order {{2}} for {{1}}") == ["1", "2"]
     assert placeholders("Hello {{ first_name }}") == ["first_name"]
     assert placeholders("no params") == []
     assert fill(ORDER_BODY, ["1", "2"], ["Asha", "#7"]) == "Hi Asha, your order #7 has shipped and is on its way."
-    parsed = parse_template({"name": "x", "language": "en", "status": "approved", "components": [
-        {"type": "HEADER", "format": "IMAGE"}, {"type": "BODY", "text": "{{2}} then {{1}}"}]})
+    parsed = parse_template(
+        {
+            "name": "x",
+            "language": "en",
+            "status": "approved",
+            "components": [{"type": "HEADER", "format": "IMAGE"}, {"type": "BODY", "text": "{{2}} then {{1}}"}],
+        }
+    )
     assert parsed is not None
     assert parsed["status"] == "APPROVED" and parsed["body_params"] == ["1", "2"]
     assert parsed["header_text"] is None and parsed["header_params"] == []
     assert parse_template({"language": "en"}) is None
 
 
-@pytest.mark.parametrize("code,words", [
-    (132000, "parameter count"), (132001, "does not exist"), (132005, "too long"),
-    (132007, "policy"), (132012, "format"), (132015, "paused"), (132016, "disabled"),
-])
+@pytest.mark.parametrize(
+    "code,words",
+    [
+        (132000, "parameter count"),
+        (132001, "does not exist"),
+        (132005, "too long"),
+        (132007, "policy"),
+        (132012, "format"),
+        (132015, "paused"),
+        (132016, "disabled"),
+    ],
+)
 async def test_template_errors_are_explained(code: int, words: str) -> None:
     assert words in error_object(code, "Meta's title")["message"]
 
 
 # -- the local copy --------------------------------------------------------------------------
+
 
 async def test_sync_reads_every_page(template_inbox: Stack) -> None:
     inbox = template_inbox
@@ -125,8 +142,12 @@ async def test_sync_reads_every_page(template_inbox: Stack) -> None:
     r = await agent.get("/api/templates")
     assert r.status_code == 200, r.text
     listed = {(t["name"], t["language"]): t for t in r.json()}
-    assert set(listed) == {("hello_world", "en_US"), ("order_update", "en"), ("order_update", "sw"),
-                           ("appointment_reminder", "en")}  # approved only
+    assert set(listed) == {
+        ("hello_world", "en_US"),
+        ("order_update", "en"),
+        ("order_update", "sw"),
+        ("appointment_reminder", "en"),
+    }  # approved only
     order = listed[("order_update", "en")]
     assert order["body"] == ORDER_BODY and order["parameterCount"] == 2 and order["parameters"] == ["1", "2"]
     assert order["category"] == "UTILITY" and order["status"] == "APPROVED"
@@ -177,6 +198,7 @@ async def test_without_the_account_id_sync_says_what_is_missing(meta_reset: Stac
 
 # -- sending ---------------------------------------------------------------------------------
 
+
 async def test_template_send_with_parameters(template_inbox: Stack) -> None:
     inbox = template_inbox
     agent = await account(inbox)
@@ -193,9 +215,12 @@ async def test_template_send_with_parameters(template_inbox: Stack) -> None:
     assert call["path"] == f"/v21.0/{PHONE_NUMBER_ID}/messages"
     assert call["json"]["type"] == "template" and call["json"]["to"] == conv["phoneNumber"].lstrip("+")
     assert call["json"]["template"] == {
-        "name": "order_update", "language": {"code": "en"},
-        "components": [{"type": "body", "parameters": [{"type": "text", "text": "Asha"},
-                                                       {"type": "text", "text": "#1042"}]}]}
+        "name": "order_update",
+        "language": {"code": "en"},
+        "components": [
+            {"type": "body", "parameters": [{"type": "text", "text": "Asha"}, {"type": "text", "text": "#1042"}]}
+        ],
+    }
     assert await final_status(agent, conv["id"], msg["id"]) in ("sent", "delivered", "read")
     listed = await agent.conversation_with(conv["phoneNumber"])
     assert listed["lastMessage"]["type"] == "template" and listed["lastMessage"]["content"] == msg["content"]
@@ -210,9 +235,15 @@ async def test_templates_without_parameters_and_with_header_parameters(template_
     assert r.json()["content"].startswith("Welcome and congratulations")
     assert r.json()["data"] == {"name": "hello_world", "language": "en_US", "parameters": [], "header": "Hello World"}
 
-    r = await agent.send(conversationId=conv["id"], template={
-        "name": "appointment_reminder", "language": "en", "parameters": ["Monday", "10:00"],
-        "headerParameters": ["Asha"]})
+    r = await agent.send(
+        conversationId=conv["id"],
+        template={
+            "name": "appointment_reminder",
+            "language": "en",
+            "parameters": ["Monday", "10:00"],
+            "headerParameters": ["Asha"],
+        },
+    )
     assert r.status_code == 201, r.text
     assert r.json()["content"] == "Your appointment is on Monday at 10:00. Reply to change it."
     assert r.json()["data"]["header"] == "Reminder for Asha"
@@ -220,29 +251,38 @@ async def test_templates_without_parameters_and_with_header_parameters(template_
     assert "components" not in first["json"]["template"]
     assert second["json"]["template"]["components"] == [
         {"type": "header", "parameters": [{"type": "text", "text": "Asha"}]},
-        {"type": "body", "parameters": [{"type": "text", "text": "Monday"}, {"type": "text", "text": "10:00"}]}]
+        {"type": "body", "parameters": [{"type": "text", "text": "Monday"}, {"type": "text", "text": "10:00"}]},
+    ]
     assert all(m["status"] != "failed" for m in await agent.messages(conv["id"]))
 
 
-@pytest.mark.parametrize("template,status,words", [
-    ({"name": "order_update", "language": "en", "parameters": ["Asha"]}, 422, "takes 2 parameter(s), 1 given"),
-    ({"name": "order_update", "language": "en", "parameters": ["a", "b", "c"]}, 422, "takes 2 parameter(s), 3 given"),
-    ({"name": "order_update", "language": "en"}, 422, "takes 2 parameter(s), 0 given"),
-    ({"name": "hello_world", "language": "en_US", "parameters": ["extra"]}, 422, "takes 0 parameter(s)"),
-    ({"name": "order_update", "language": "en", "parameters": ["Asha", ""]}, 422, "parameter 2 is empty"),
-    ({"name": "order_update", "language": "en", "parameters": ["Asha", "line\nbreak"]}, 422, "line breaks"),
-    ({"name": "order_update", "language": "en", "parameters": ["Asha", None]}, 422, "must be text"),
-    ({"name": "order_update", "language": "en", "parameters": "Asha"}, 422, "must be a list"),
-    ({"name": "appointment_reminder", "language": "en", "parameters": ["Mon", "10"]}, 422, "header"),
-    ({"name": "no_such_template", "language": "en"}, 422, "unknown template"),
-    ({"name": "order_update", "language": "fr", "parameters": ["a", "b"]}, 422, "unknown template"),
-    ({"name": "order_update", "parameters": ["a", "b"]}, 422, "one of: en, sw"),
-    ({"name": "spring_sale", "language": "en", "parameters": ["soon"]}, 422, "PENDING, not approved"),
-    ({"language": "en"}, 422, "template.name is required"),
-    ("order_update", 422, "must be an object"),
-])
-async def test_wrong_templates_are_refused_before_calling_meta(template_inbox: Stack, template: Any, status: int,
-                                                               words: str) -> None:
+@pytest.mark.parametrize(
+    "template,status,words",
+    [
+        ({"name": "order_update", "language": "en", "parameters": ["Asha"]}, 422, "takes 2 parameter(s), 1 given"),
+        (
+            {"name": "order_update", "language": "en", "parameters": ["a", "b", "c"]},
+            422,
+            "takes 2 parameter(s), 3 given",
+        ),
+        ({"name": "order_update", "language": "en"}, 422, "takes 2 parameter(s), 0 given"),
+        ({"name": "hello_world", "language": "en_US", "parameters": ["extra"]}, 422, "takes 0 parameter(s)"),
+        ({"name": "order_update", "language": "en", "parameters": ["Asha", ""]}, 422, "parameter 2 is empty"),
+        ({"name": "order_update", "language": "en", "parameters": ["Asha", "line\nbreak"]}, 422, "line breaks"),
+        ({"name": "order_update", "language": "en", "parameters": ["Asha", None]}, 422, "must be text"),
+        ({"name": "order_update", "language": "en", "parameters": "Asha"}, 422, "must be a list"),
+        ({"name": "appointment_reminder", "language": "en", "parameters": ["Mon", "10"]}, 422, "header"),
+        ({"name": "no_such_template", "language": "en"}, 422, "unknown template"),
+        ({"name": "order_update", "language": "fr", "parameters": ["a", "b"]}, 422, "unknown template"),
+        ({"name": "order_update", "parameters": ["a", "b"]}, 422, "one of: en, sw"),
+        ({"name": "spring_sale", "language": "en", "parameters": ["soon"]}, 422, "PENDING, not approved"),
+        ({"language": "en"}, 422, "template.name is required"),
+        ("order_update", 422, "must be an object"),
+    ],
+)
+async def test_wrong_templates_are_refused_before_calling_meta(
+    template_inbox: Stack, template: Any, status: int, words: str
+) -> None:
     inbox = template_inbox
     agent = await account(inbox)
     conv = await conversation(inbox, agent)
@@ -273,8 +313,9 @@ async def test_a_template_reopens_a_closed_window_where_free_text_is_refused(tem
     assert sends(inbox) == []
 
     for target in ({"conversationId": conv["id"]}, {"phoneNumber": conv["phoneNumber"]}):
-        r = await agent.send(**target, template={"name": "order_update", "language": "en",
-                                                 "parameters": ["Asha", "#77"]})
+        r = await agent.send(
+            **target, template={"name": "order_update", "language": "en", "parameters": ["Asha", "#77"]}
+        )
         assert r.status_code == 201, r.text
         assert r.json()["status"] != "failed" and r.json()["wamid"]
         assert r.json()["conversationId"] == conv["id"]
@@ -291,7 +332,9 @@ async def test_a_template_reopens_a_closed_window_where_free_text_is_refused(tem
 
 
 @pytest.mark.parametrize("code,words", [(132001, "does not exist"), (132015, "paused"), (132016, "disabled")])
-async def test_template_errors_from_meta_become_clear_failed_statuses(template_inbox: Stack, code: int, words: str) -> None:
+async def test_template_errors_from_meta_become_clear_failed_statuses(
+    template_inbox: Stack, code: int, words: str
+) -> None:
     inbox = template_inbox
     agent = await account(inbox)
     conv = await conversation(inbox, agent)
@@ -313,16 +356,18 @@ async def test_a_template_changed_at_meta_fails_with_the_parameter_count_error(t
         if (t["name"], t["language"]) == ("order_update", "en"):
             t["components"] = [{"type": "BODY", "text": "Hi {{1}}, order {{2}} arrives {{3}}."}]
     await inbox.meta_post("/simulate/templates", {"templates": changed})
-    r = await agent.send(conversationId=conv["id"], template={"name": "order_update", "language": "en",
-                                                              "parameters": ["Asha", "#1"]})
+    r = await agent.send(
+        conversationId=conv["id"], template={"name": "order_update", "language": "en", "parameters": ["Asha", "#1"]}
+    )
     assert r.status_code == 201, r.text
     msg = r.json()
     assert msg["status"] == "failed" and msg["error"]["code"] == 132000
     assert "parameter count" in msg["error"]["message"]
     # After a refresh the local copy knows, and the same send is refused up front.
     await inbox.app.state.templates.sync()
-    r = await agent.send(conversationId=conv["id"], template={"name": "order_update", "language": "en",
-                                                              "parameters": ["Asha", "#1"]})
+    r = await agent.send(
+        conversationId=conv["id"], template={"name": "order_update", "language": "en", "parameters": ["Asha", "#1"]}
+    )
     assert r.status_code == 422 and "takes 3 parameter(s)" in r.json()["error"]
 
 
@@ -340,17 +385,30 @@ async def test_the_same_client_id_sends_a_template_once(template_inbox: Stack) -
 
 # -- the command line ------------------------------------------------------------------------
 
+
 async def test_sync_templates_command(tmp_path: Path) -> None:
     async with database_url("sqlite", tmp_path) as url:
         async with stack(url, media_dir=str(tmp_path / "m")) as s:
-            env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), "LANG": "C.UTF-8",
-                   "DATABASE_URL": url, "WHATSAPP_API_BASE": s.settings.whatsapp_api_base,
-                   "WHATSAPP_ACCESS_TOKEN": ACCESS_TOKEN}
+            env = {
+                "PATH": os.environ.get("PATH", ""),
+                "PYTHONPATH": str(ROOT),
+                "LANG": "C.UTF-8",
+                "DATABASE_URL": url,
+                "WHATSAPP_API_BASE": s.settings.whatsapp_api_base,
+                "WHATSAPP_ACCESS_TOKEN": ACCESS_TOKEN,
+            }
 
             async def run(extra: dict[str, str]) -> tuple[int, str, str]:
                 proc = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "server", "sync-templates", cwd=tmp_path, env={**env, **extra},
-                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+                    sys.executable,
+                    "-m",
+                    "server",
+                    "sync-templates",
+                    cwd=tmp_path,
+                    env={**env, **extra},
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.PIPE,
+                )
                 out, err = await asyncio.wait_for(proc.communicate(), 60)
                 return proc.returncode or 0, out.decode(), err.decode()
 

@@ -35,6 +35,7 @@ METADATA = {"display_phone_number": "15550001111", "phone_number_id": PHONE_NUMB
 
 # -- helpers ---------------------------------------------------------------------------------
 
+
 def iso_s(seconds: int) -> str:
     """How the API shows a Meta timestamp (whole seconds)."""
     return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(seconds))
@@ -50,8 +51,7 @@ def envelope(*changes: dict[str, Any], entries: list[list[dict[str, Any]]] | Non
     return {
         "object": "whatsapp_business_account",
         "entry": [
-            {"id": "2000000002", "changes": [{"field": "messages", "value": v} for v in group]}
-            for group in groups
+            {"id": "2000000002", "changes": [{"field": "messages", "value": v} for v in group]} for group in groups
         ],
     }
 
@@ -76,11 +76,22 @@ def contact(phone: str | None, name: str, user_id: str | None = None) -> dict[st
     return c
 
 
-def msg(phone: str | None, mtype: str = "text", payload: Any = None, *, wamid: str | None = None,
-        ts: int | None = None, **extra: Any) -> dict[str, Any]:
+def msg(
+    phone: str | None,
+    mtype: str = "text",
+    payload: Any = None,
+    *,
+    wamid: str | None = None,
+    ts: int | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     """One entry of `messages[]`; `payload` goes under the type's key (text: the body)."""
-    m: dict[str, Any] = {"from": phone.lstrip("+") if phone else "", "id": wamid or new_wamid(),
-                         "timestamp": str(ts or now_s()), "type": mtype}
+    m: dict[str, Any] = {
+        "from": phone.lstrip("+") if phone else "",
+        "id": wamid or new_wamid(),
+        "timestamp": str(ts or now_s()),
+        "type": mtype,
+    }
     if mtype == "text":
         m["text"] = {"body": payload if payload is not None else "hello"}
     elif payload is not None:
@@ -178,17 +189,20 @@ async def message_by_id(agent: Agent, conversation_id: int, message_id: int) -> 
 
 # -- 1. the verification handshake -------------------------------------------------------------
 
+
 async def test_verify_handshake(inbox: Stack) -> None:
     url = f"{inbox.base_url}/webhook"
     challenge = str(uuid.uuid4().int)[:12]
-    r = await inbox.http.get(url, params={"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN,
-                                          "hub.challenge": challenge})
+    r = await inbox.http.get(
+        url, params={"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": challenge}
+    )
     assert r.status_code == 200
     assert r.text == challenge
     assert r.headers["content-type"].startswith("text/plain")
 
-    r = await inbox.http.get(url, params={"hub.mode": "subscribe", "hub.verify_token": "nope",
-                                          "hub.challenge": challenge})
+    r = await inbox.http.get(
+        url, params={"hub.mode": "subscribe", "hub.verify_token": "nope", "hub.challenge": challenge}
+    )
     assert r.status_code == 403
     assert "verify token" in r.json()["error"]
     assert challenge not in r.text
@@ -200,6 +214,7 @@ async def test_verify_handshake(inbox: Stack) -> None:
 
 
 # -- 2. signatures and bodies ---------------------------------------------------------------------
+
 
 async def test_unsigned_or_wrongly_signed_is_refused_and_not_stored(inbox: Stack) -> None:
     admin = await admin_of(inbox)
@@ -265,8 +280,12 @@ async def test_half_emoji_or_nul_does_not_lose_the_batch(inbox: Stack) -> None:
     fits a database text column, and one such character must not drop the whole body."""
     admin = await admin_of(inbox)
     phone = new_phone()
-    odd = [msg(phone, "text", "half \ud83d emoji"), msg(phone, "text", "nul\x00byte"),
-           msg(phone, "text", "whole 😀 emoji"), msg(phone, "text", "normal")]
+    odd = [
+        msg(phone, "text", "half \ud83d emoji"),
+        msg(phone, "text", "nul\x00byte"),
+        msg(phone, "text", "whole 😀 emoji"),
+        msg(phone, "text", "normal"),
+    ]
     raw = dumps(envelope(message_value(odd, [contact(phone, "Ren\ude00ee")])))
     assert b"\\ud83d emoji" in raw and b"\\u0000" in raw
     r = await post_raw(inbox, raw)
@@ -274,7 +293,11 @@ async def test_half_emoji_or_nul_does_not_lose_the_batch(inbox: Stack) -> None:
     conv = await conversation(admin, phone)
     assert conv["contactName"] == "Ren\ufffdee" and conv["unreadCount"] == 4
     assert [m["content"] for m in await admin.messages(conv["id"])] == [
-        "half \ufffd emoji", "nulbyte", "whole 😀 emoji", "normal"]
+        "half \ufffd emoji",
+        "nulbyte",
+        "whole 😀 emoji",
+        "normal",
+    ]
     assert [e["processed"] for e in await webhook_event_with(inbox, odd[0]["id"])] == [1]
 
 
@@ -282,8 +305,9 @@ async def test_without_app_secret_the_webhook_says_which_setting(tmp_path: Any) 
     async with database_url("sqlite", tmp_path) as url, stack(url, whatsapp_app_secret="") as s:
         body, _ = one_message(new_phone(), "Nobody")
         raw = dumps(body)
-        r = await s.http.post(f"{s.base_url}/webhook", content=raw,
-                              headers={"X-Hub-Signature-256": sign(APP_SECRET, raw)})
+        r = await s.http.post(
+            f"{s.base_url}/webhook", content=raw, headers={"X-Hub-Signature-256": sign(APP_SECRET, raw)}
+        )
         assert r.status_code == 503
         assert "WHATSAPP_APP_SECRET" in r.json()["error"]
         count = await s.app.state.db.fetch_val("SELECT count(*) FROM webhook_events")
@@ -291,6 +315,7 @@ async def test_without_app_secret_the_webhook_says_which_setting(tmp_path: Any) 
 
 
 # -- 3. every message type -----------------------------------------------------------------------
+
 
 async def test_text_and_profile_name(meta_reset: Stack) -> None:
     inbox = meta_reset
@@ -321,8 +346,13 @@ async def test_media_messages(inbox: Stack, kind: str) -> None:
     admin = await admin_of(inbox)
     phone = new_phone()
     media_id = str(uuid.uuid4().int)[:15]
-    payload = {"id": media_id, "mime_type": f"{kind}/x-test", "sha256": "c2hhMjU2" + media_id,
-               "caption": f"A {kind} caption", "filename": f"{kind}.bin"}
+    payload = {
+        "id": media_id,
+        "mime_type": f"{kind}/x-test",
+        "sha256": "c2hhMjU2" + media_id,
+        "caption": f"A {kind} caption",
+        "filename": f"{kind}.bin",
+    }
     extra = {}
     if kind == "audio":
         payload["voice"] = True
@@ -338,22 +368,36 @@ async def test_media_messages(inbox: Stack, kind: str) -> None:
     # Downloading the file is a step of its own (tests/test_media.py): here it is not known to
     # the stand-in, so it stays pending (and is retried) or ends unavailable.
     assert m["media"].pop("status") in ("pending", "unavailable")
-    assert m["media"] == {"id": media_id, "mimeType": f"{kind}/x-test", "sha256": "c2hhMjU2" + media_id,
-                          "caption": f"A {kind} caption", "filename": f"{kind}.bin", **extra}
+    assert m["media"] == {
+        "id": media_id,
+        "mimeType": f"{kind}/x-test",
+        "sha256": "c2hhMjU2" + media_id,
+        "caption": f"A {kind} caption",
+        "filename": f"{kind}.bin",
+        **extra,
+    }
     conv = await conversation(admin, phone)
-    assert conv["lastMessage"] == {"id": m["id"], "type": kind, "content": f"A {kind} caption",
-                                   "direction": "inbound", "status": "received"}
+    assert conv["lastMessage"] == {
+        "id": m["id"],
+        "type": kind,
+        "content": f"A {kind} caption",
+        "direction": "inbound",
+        "status": "received",
+    }
 
 
 async def test_location_and_contacts(inbox: Stack) -> None:
     admin = await admin_of(inbox)
     phone = new_phone()
     loc = {"latitude": -6.7924, "longitude": 39.2083, "name": "Kariakoo Market", "address": "Dar es Salaam"}
-    card = {"name": {"formatted_name": "Juma Ali", "first_name": "Juma", "last_name": "Ali"},
-            "phones": [{"phone": "+255 712 000 111", "type": "CELL", "wa_id": "255712000111"}]}
+    card = {
+        "name": {"formatted_name": "Juma Ali", "first_name": "Juma", "last_name": "Ali"},
+        "phones": [{"phone": "+255 712 000 111", "type": "CELL", "wa_id": "255712000111"}],
+    }
     card2 = {"name": {"formatted_name": "Neema"}, "phones": []}
-    body = envelope(message_value(
-        [msg(phone, "location", loc), msg(phone, "contacts", [card, card2])], [contact(phone, "Places")]))
+    body = envelope(
+        message_value([msg(phone, "location", loc), msg(phone, "contacts", [card, card2])], [contact(phone, "Places")])
+    )
     await post(inbox, body)
     conv = await conversation(admin, phone)
     location, contacts = await admin.messages(conv["id"])
@@ -368,10 +412,17 @@ async def test_interactive_and_button_replies(inbox: Stack) -> None:
     phone = new_phone()
     messages = [
         msg(phone, "interactive", {"type": "button_reply", "button_reply": {"id": "yes-1", "title": "Yes please"}}),
-        msg(phone, "interactive", {"type": "list_reply", "list_reply": {
-            "id": "row-7", "title": "Large box", "description": "40 x 40 cm"}}),
-        msg(phone, "button", {"payload": "STOP_PROMOS", "text": "Stop promotions"},
-            context={"from": "15550001111", "id": new_wamid()}),
+        msg(
+            phone,
+            "interactive",
+            {"type": "list_reply", "list_reply": {"id": "row-7", "title": "Large box", "description": "40 x 40 cm"}},
+        ),
+        msg(
+            phone,
+            "button",
+            {"payload": "STOP_PROMOS", "text": "Stop promotions"},
+            context={"from": "15550001111", "id": new_wamid()},
+        ),
     ]
     await post(inbox, envelope(message_value(messages, [contact(phone, "Clicker")])))
     conv = await conversation(admin, phone)
@@ -379,8 +430,7 @@ async def test_interactive_and_button_replies(inbox: Stack) -> None:
     assert (button["type"], button["content"]) == ("interactive", "Yes please")
     assert button["data"] == {"kind": "button_reply", "id": "yes-1", "title": "Yes please"}
     assert (listed["type"], listed["content"]) == ("interactive", "Large box")
-    assert listed["data"] == {"kind": "list_reply", "id": "row-7", "title": "Large box",
-                              "description": "40 x 40 cm"}
+    assert listed["data"] == {"kind": "list_reply", "id": "row-7", "title": "Large box", "description": "40 x 40 cm"}
     assert (quick["type"], quick["content"]) == ("button", "Stop promotions")
     assert quick["data"]["payload"] == "STOP_PROMOS"
     assert conv["unreadCount"] == 3
@@ -425,8 +475,7 @@ async def test_reaction_is_not_a_message(meta_reset: Stack) -> None:
     assert m["reactions"] == []
     conv = await conversation(admin, phone)
     assert conv["unreadCount"] == 1
-    count = await inbox.app.state.db.fetch_val(
-        "SELECT count(*) FROM messages WHERE conversation_id = :c", c=conv["id"])
+    count = await inbox.app.state.db.fetch_val("SELECT count(*) FROM messages WHERE conversation_id = :c", c=conv["id"])
     assert count == 1
 
 
@@ -436,34 +485,56 @@ async def test_reply_context(meta_reset: Stack) -> None:
     phone = new_phone()
     wa_id = phone.lstrip("+")
     quoted = await inbox.customer_writes(wa_id, "The blue one", name="Quoter")
-    await inbox.customer_writes(wa_id, "Actually, this one", name="Quoter",
-                                context={"from": wa_id, "id": quoted})
+    await inbox.customer_writes(wa_id, "Actually, this one", name="Quoter", context={"from": wa_id, "id": quoted})
     unknown = new_wamid()
     await inbox.customer_writes(wa_id, "and that one", name="Quoter", context={"from": wa_id, "id": unknown})
     conv = await conversation(admin, phone)
     first, reply, dangling = await admin.messages(conv["id"])
     assert first["replyTo"] is None
-    assert reply["replyTo"] == {"id": first["id"], "wamid": quoted, "type": "text",
-                                "content": "The blue one", "direction": "inbound"}
+    assert reply["replyTo"] == {
+        "id": first["id"],
+        "wamid": quoted,
+        "type": "text",
+        "content": "The blue one",
+        "direction": "inbound",
+    }
     assert dangling["replyTo"]["wamid"] == unknown and dangling["replyTo"]["id"] is None
 
 
 async def test_unsupported_and_unknown_types_keep_raw_json(inbox: Stack) -> None:
     admin = await admin_of(inbox)
     phone = new_phone()
-    unsupported = msg(phone, "unsupported", {"type": "edit"}, errors=[{
-        "code": 131051, "title": "Message type unknown", "message": "Message type unknown",
-        "error_data": {"details": "Message type is currently not supported."}}])
+    unsupported = msg(
+        phone,
+        "unsupported",
+        {"type": "edit"},
+        errors=[
+            {
+                "code": 131051,
+                "title": "Message type unknown",
+                "message": "Message type unknown",
+                "error_data": {"details": "Message type is currently not supported."},
+            }
+        ],
+    )
     future = msg(phone, "hologram", {"frames": [1, 2, 3], "label": "hi"})
-    odd_error = msg(phone, "text", "garbled", errors=[{"code": 131099, "title": "Odd thing",
-                                                        "error_data": {"details": "Something odd."}}])
+    odd_error = msg(
+        phone,
+        "text",
+        "garbled",
+        errors=[{"code": 131099, "title": "Odd thing", "error_data": {"details": "Something odd."}}],
+    )
     await post(inbox, envelope(message_value([unsupported, future, odd_error], [contact(phone, "Futurist")])))
     conv = await conversation(admin, phone)
     a, b, c = await admin.messages(conv["id"])
     assert a["type"] == "unsupported" and a["content"] == ""
     assert a["data"] == unsupported
-    assert a["error"] == {"code": 131051, "title": "Message type unknown",
-                          "detail": "Message type is currently not supported.", "message": explain(131051)}
+    assert a["error"] == {
+        "code": 131051,
+        "title": "Message type unknown",
+        "detail": "Message type is currently not supported.",
+        "message": explain(131051),
+    }
     assert a["error"]["message"] == "This message type is not supported by WhatsApp."
     assert b["type"] == "hologram" and b["data"] == future and b["error"] is None
     assert c["content"] == "garbled"
@@ -474,6 +545,7 @@ async def test_unsupported_and_unknown_types_keep_raw_json(inbox: Stack) -> None
 
 # -- 4. batches ------------------------------------------------------------------------------------
 
+
 async def test_one_post_with_entries_changes_messages_and_statuses(quiet_meta: Stack) -> None:
     inbox = quiet_meta
     admin = await admin_of(inbox)
@@ -482,24 +554,37 @@ async def test_one_post_with_entries_changes_messages_and_statuses(quiet_meta: S
     assert sent["status"] == "pending"
     ts = now_s()
     react_to = new_wamid()
-    body = envelope(entries=[
-        [
-            message_value([msg(a, "text", "a1", ts=ts), msg(a, "text", "a2", ts=ts + 1)], [contact(a, "Alpha")]),
-            {"messaging_product": "whatsapp", "metadata": METADATA, "statuses": [
-                {"id": sent["wamid"], "status": "sent", "timestamp": str(ts), "recipient_id": d.lstrip("+")},
-                {"id": sent["wamid"], "status": "delivered", "timestamp": str(ts + 1),
-                 "recipient_id": d.lstrip("+")},
-            ]},
-            message_value([msg(b, "text", "b1", ts=ts)], [contact(b, "Bravo")]),
-        ],
-        [
-            message_value(
-                [msg(c, "text", "c1", ts=ts, wamid=react_to),
-                 msg(c, "reaction", {"message_id": react_to, "emoji": "🎉"}, ts=ts + 1),
-                 msg(b, "text", "b2", ts=ts + 2)],
-                [contact(c, "Charlie"), contact(b, "Bravo B.")]),
-        ],
-    ])
+    body = envelope(
+        entries=[
+            [
+                message_value([msg(a, "text", "a1", ts=ts), msg(a, "text", "a2", ts=ts + 1)], [contact(a, "Alpha")]),
+                {
+                    "messaging_product": "whatsapp",
+                    "metadata": METADATA,
+                    "statuses": [
+                        {"id": sent["wamid"], "status": "sent", "timestamp": str(ts), "recipient_id": d.lstrip("+")},
+                        {
+                            "id": sent["wamid"],
+                            "status": "delivered",
+                            "timestamp": str(ts + 1),
+                            "recipient_id": d.lstrip("+"),
+                        },
+                    ],
+                },
+                message_value([msg(b, "text", "b1", ts=ts)], [contact(b, "Bravo")]),
+            ],
+            [
+                message_value(
+                    [
+                        msg(c, "text", "c1", ts=ts, wamid=react_to),
+                        msg(c, "reaction", {"message_id": react_to, "emoji": "🎉"}, ts=ts + 1),
+                        msg(b, "text", "b2", ts=ts + 2),
+                    ],
+                    [contact(c, "Charlie"), contact(b, "Bravo B.")],
+                ),
+            ],
+        ]
+    )
     await post(inbox, body)
     ca, cb, cc = [await conversation(admin, p) for p in (a, b, c)]
     assert (ca["contactName"], ca["unreadCount"], ca["lastMessage"]["content"]) == ("Alpha", 2, "a2")
@@ -538,11 +623,13 @@ async def test_three_megabyte_batch_is_processed_completely(inbox: Stack) -> Non
         items = await admin.messages(conv["id"], limit=500)
         assert [m["content"][:4] for m in items] == [f"{i:04d}" for i in range(per_phone)]
     stored = await inbox.app.state.db.fetch_val(
-        "SELECT count(*) FROM messages WHERE wamid IN (" + ",".join(f"'{m['id']}'" for m in messages) + ")")
+        "SELECT count(*) FROM messages WHERE wamid IN (" + ",".join(f"'{m['id']}'" for m in messages) + ")"
+    )
     assert stored == len(messages)
 
 
 # -- 5. duplicates and ordering ---------------------------------------------------------------------
+
 
 async def test_same_webhook_twice_is_one_message(inbox: Stack) -> None:
     admin = await admin_of(inbox)
@@ -551,8 +638,12 @@ async def test_same_webhook_twice_is_one_message(inbox: Stack) -> None:
     await post(inbox, body)
     await post(inbox, body)
     # Re-delivered inside another batch too.
-    body2 = envelope(message_value([body["entry"][0]["changes"][0]["value"]["messages"][0],
-                                    msg(phone, "text", "new one")], [contact(phone, "Twice")]))
+    body2 = envelope(
+        message_value(
+            [body["entry"][0]["changes"][0]["value"]["messages"][0], msg(phone, "text", "new one")],
+            [contact(phone, "Twice")],
+        )
+    )
     await post(inbox, body2)
     conv = await conversation(admin, phone)
     assert conv["unreadCount"] == 2
@@ -590,11 +681,11 @@ async def test_out_of_order_messages(inbox: Stack) -> None:
     assert conv["lastMessage"]["content"] == "newer"
     assert conv["lastMessageAt"] == iso_s(ts)
     items = await admin.messages(conv["id"])
-    assert sorted((m["content"], m["createdAt"]) for m in items) == [
-        ("newer", iso_s(ts)), ("older", iso_s(ts - 120))]
+    assert sorted((m["content"], m["createdAt"]) for m in items) == [("newer", iso_s(ts)), ("older", iso_s(ts - 120))]
 
 
 # -- 6. statuses ---------------------------------------------------------------------------------
+
 
 async def test_statuses_out_of_order_and_never_backwards(quiet_meta: Stack) -> None:
     inbox = quiet_meta
@@ -635,7 +726,7 @@ async def test_failed_status_keeps_meta_error(quiet_meta: Stack) -> None:
         "code": 131047,
         "title": "Re-engagement message",
         "detail": "Message failed to send because more than 24 hours have passed since the "
-                  "customer last replied to this number.",
+        "customer last replied to this number.",
         "message": explain(131047),
     }
     assert "24 hours" in m["error"]["message"]
@@ -645,10 +736,13 @@ async def test_failed_status_keeps_meta_error(quiet_meta: Stack) -> None:
     assert m["status"] == "failed"
 
 
-@pytest.mark.parametrize("config,final", [
-    ({"statusesBeforeResponse": True, "autoRead": False, "skipDelivered": True}, "sent"),
-    ({"statusesBeforeResponse": True}, "read"),
-])
+@pytest.mark.parametrize(
+    "config,final",
+    [
+        ({"statusesBeforeResponse": True, "autoRead": False, "skipDelivered": True}, "sent"),
+        ({"statusesBeforeResponse": True}, "read"),
+    ],
+)
 async def test_status_before_send_returns_is_applied(meta_reset: Stack, config: dict, final: str) -> None:
     inbox = meta_reset
     admin = await admin_of(inbox)
@@ -675,13 +769,15 @@ async def test_status_before_send_returns_is_applied(meta_reset: Stack, config: 
             m = await message_by_id(admin, conv["id"], sent["id"])
             assert m["status"] == "sent" and m["deliveredAt"] is None
         parked = await inbox.app.state.db.fetch_val(
-            "SELECT count(*) FROM pending_statuses WHERE wamid = :w", w=sent["wamid"])
+            "SELECT count(*) FROM pending_statuses WHERE wamid = :w", w=sent["wamid"]
+        )
         assert parked == 0
     finally:
         await inbox.meta_post("/simulate/reset", {})
 
 
 # -- 7. senders known only by a user id (BSUID) --------------------------------------------------
+
 
 async def test_user_id_only_senders(meta_reset: Stack) -> None:
     inbox = meta_reset
@@ -718,14 +814,23 @@ async def test_user_id_only_senders(meta_reset: Stack) -> None:
 
 # -- 8. account errors ------------------------------------------------------------------------
 
+
 async def test_value_errors_are_kept_for_admins(inbox: Stack) -> None:
     admin = await admin_of(inbox)
     agent = await inbox.user()
     detail = f"Certificate mismatch {uuid.uuid4().hex}"
-    value = {"messaging_product": "whatsapp", "metadata": METADATA, "errors": [
-        {"code": 131045, "title": "Incorrect certificate", "message": "Incorrect certificate",
-         "error_data": {"details": detail}},
-    ]}
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": METADATA,
+        "errors": [
+            {
+                "code": 131045,
+                "title": "Incorrect certificate",
+                "message": "Incorrect certificate",
+                "error_data": {"details": detail},
+            },
+        ],
+    }
     await post(inbox, envelope(value))
     row = await inbox.app.state.db.fetch_one("SELECT code, title, raw FROM meta_errors WHERE detail = :d", d=detail)
     assert row is not None and row["code"] == 131045 and row["title"] == "Incorrect certificate"
@@ -741,6 +846,7 @@ async def test_value_errors_are_kept_for_admins(inbox: Stack) -> None:
 
 
 # -- 9. linking to invitations ---------------------------------------------------------------------
+
 
 def spaced(phone: str) -> str:
     """+255712345678 -> '+255 712 345 678'."""
@@ -795,6 +901,7 @@ async def test_unmatched_number_is_unassigned(meta_reset: Stack) -> None:
 
 
 # -- 10. concurrency --------------------------------------------------------------------------
+
 
 async def test_hundred_concurrent_webhooks(inbox: Stack) -> None:
     admin = await admin_of(inbox)
