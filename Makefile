@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test check format demo bench install clean chromium
+.PHONY: run test check format demo demo-reset bench install clean chromium
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,5 +46,12 @@ test: $(STAMP) chromium
 bench: $(STAMP)
 	ulimit -n 65536 2>/dev/null || true; DATABASE_URL='$(DATABASE_URL)' QUICK='$(QUICK)' $(PY) -m bench.run
 
+# Only what the build made: the virtualenv, packaging metadata and tool caches. Never data/
+# (data/chat.db is the inbox's database, data/media its files).
 clean:
-	rm -rf $(VENV) data *.egg-info
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .mypy_cache
+	find server tests bench -name __pycache__ -type d -prune -exec rm -rf {} + 2>/dev/null || true
+
+# Deletes the demo's database and files (nothing else), to start the demo from scratch.
+demo-reset:
+	rm -rf data/demo.db data/demo.db-wal data/demo.db-shm data/demo.db-journal data/demo-media

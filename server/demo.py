@@ -325,7 +325,10 @@ class Demo:
             await self._shutdown()
         if code == 0:
             db_file = self._db_file()
-            files = f"rm -rf {db_file}* {self._media_dir()}" if db_file else "drop the demo database"
+            if db_file == "data/demo.db" and self._media_dir() == "data/demo-media":
+                files = "make demo-reset"  # the Makefile's target deletes exactly these
+            else:
+                files = f"rm -rf {db_file}* {self._media_dir()}" if db_file else "drop the demo database"
             print(f"\nDemo stopped. `make demo` continues where it left off; to start over: {files}", flush=True)
         return code
 
