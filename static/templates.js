@@ -1,7 +1,7 @@
 // The template picker. Once the customer's 24-hour window is closed WhatsApp only accepts an
 // approved template, so the composer offers one: pick it (#template-picker), fill in its
 // parameters (.template-param), check the preview (#template-preview), send (#template-send).
-// chat.js calls updateTemplateComposer() whenever the window state may have changed.
+// chat-composer.js calls updateTemplateComposer() whenever the window state may have changed.
 
 import { api, uuid } from './api.js';
 import { h } from './dom.js';

@@ -1,0 +1,207 @@
+// The composer of the WhatsApp Chat tab: typing and sending a text reply (shown at once,
+// confirmed or given back on failure), the notice about WhatsApp's 24-hour window, the
+// template picker and attach button beside it, and the new-conversation dialog.
+
+import { api, uuid } from './api.js';
+import { initAttach, updateAttach } from './attach.js';
+import { el, state, upsertMessage, windowState } from './chat-state.js';
+import { reloadList, touchListRow } from './chat-list.js';
+import { openConversation, renderThread } from './chat-thread.js';
+import { initTemplates, updateTemplateComposer } from './templates.js';
+
+export function initComposer() {
+  const input = el['composer-input'];
+  input.addEventListener('keydown', (e) => {
+    // Enter sends, Shift+Enter is a newline; never send in the middle of an IME composition.
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
+      e.preventDefault();
+      send();
+    }
+  });
+  input.addEventListener('input', () => {
+    autoGrow(input);
+    if (state.sendError) {
+      state.sendError = null;
+      updateComposer();
+    }
+  });
+  el['composer-send'].addEventListener('click', () => send());
+
+  el['new-conversation'].addEventListener('click', openNewConversationDialog);
+  el['new-conversation-cancel'].addEventListener('click', () => el['new-conversation-dialog'].close());
+  el['new-conversation-form'].addEventListener('submit', (e) => {
+    e.preventDefault();
+    submitNewConversation();
+  });
+
+  // The template picker (closed window) and the attach button post sends of their own.
+  const composerHooks = { conversation: () => state.openConv, onSent: acceptSent };
+  initTemplates(composerHooks);
+  initAttach({ ...composerHooks, input: el['composer-input'], onError: showSendError });
+}
+
+/** Empties the composer for a conversation just opened. */
+export function resetComposer() {
+  el['composer-input'].value = '';
+  autoGrow(el['composer-input']);
+  updateComposer();
+}
+
+/** Follows the open conversation's 24-hour window and the last send error. */
+export function updateComposer() {
+  if (!state.openConv) return;
+  const ws = windowState();
+  updateTemplateComposer(ws);
+  updateAttach(ws);
+  const closed = ws === 'closed';
+  el['composer-input'].disabled = closed;
+  el['composer-send'].disabled = closed;
+  el['composer-input'].placeholder = closed ? 'Reply window closed' : 'Type a message';
+
+  let text = '';
+  let kind = '';
+  if (state.sendError) {
+    text = state.sendError;
+    kind = 'error';
+  } else if (closed) {
+    text =
+      'The 24-hour reply window is closed: the customer last wrote more than 24 hours ago. ' +
+      'WhatsApp only allows template messages until they write again.';
+    kind = 'closed';
+  } else if (ws === 'never') {
+    text =
+      'This contact has not written to you yet. WhatsApp may refuse free-form text ' +
+      'without an approved template.';
+    kind = 'hint';
+  }
+  const notice = el['composer-notice'];
+  notice.textContent = text;
+  notice.dataset.kind = kind;
+  notice.hidden = !text;
+}
+
+function autoGrow(input) {
+  input.style.height = '';
+  // A hidden textarea measures 0: leave it at its natural one-line height then.
+  if (!input.value || !input.scrollHeight) return;
+  input.style.height = `${Math.min(input.scrollHeight, 160)}px`;
+}
+
+async function send() {
+  const conv = state.openConv;
+  const input = el['composer-input'];
+  if (!conv || input.disabled) return;
+  const content = input.value.trim();
+  if (!content) return;
+
+  const clientId = uuid();
+  const convId = conv.id;
+  const owner = state;
+  state.messages.set(`tmp:${clientId}`, {
+    id: null,
+    clientId,
+    conversationId: convId,
+    direction: 'outbound',
+    type: 'text',
+    content,
+    media: null,
+    data: null,
+    replyTo: null,
+    reactions: [],
+    status: 'pending',
+    error: null,
+    createdAt: new Date().toISOString(),
+  });
+  input.value = '';
+  autoGrow(input);
+  state.sendError = null;
+  updateComposer();
+  renderThread({ scroll: 'bottom' });
+
+  try {
+    const msg = await api('/api/conversations/send', { method: 'POST', body: { conversationId: convId, content, clientId } });
+    if (owner !== state) return;
+    if (String(state.openId) === String(convId)) {
+      state.messages.delete(`tmp:${clientId}`);
+      upsertMessage(msg);
+      renderThread();
+    }
+    touchListRow(msg);
+  } catch (err) {
+    if (owner !== state || err.status === 401) return;
+    if (String(state.openId) !== String(convId)) return;
+    // Not accepted: drop the bubble, give the text back so it can be fixed and resent.
+    state.messages.delete(`tmp:${clientId}`);
+    if (!input.value) {
+      input.value = content;
+      autoGrow(input);
+    }
+    state.sendError = err.message;
+    renderThread();
+    updateComposer();
+  }
+}
+
+/** A message sent from the template picker or the attach button: into the thread and list. */
+function acceptSent(msg) {
+  if (!msg || msg.id == null) return;
+  if (String(state.openId) === String(msg.conversationId)) {
+    upsertMessage(msg);
+    state.sendError = null;
+    renderThread({ scroll: 'bottom' });
+    updateComposer();
+  }
+  touchListRow(msg);
+}
+
+function showSendError(text) {
+  state.sendError = text;
+  updateComposer();
+}
+
+// ---- new conversation --------------------------------------------------------------------
+
+function openNewConversationDialog() {
+  el['new-conversation-form'].reset();
+  el['new-conversation-error'].hidden = true;
+  el['new-conversation-error'].textContent = '';
+  el['new-conversation-submit'].disabled = false;
+  el['new-conversation-dialog'].showModal();
+  el['new-conversation-phone'].focus();
+}
+
+async function submitNewConversation() {
+  const phoneNumber = el['new-conversation-phone'].value.trim();
+  const content = el['new-conversation-content'].value.trim();
+  const errorEl = el['new-conversation-error'];
+  if (!phoneNumber || !content) {
+    errorEl.textContent = 'Enter a phone number and a message.';
+    errorEl.hidden = false;
+    return;
+  }
+  const owner = state;
+  el['new-conversation-submit'].disabled = true;
+  try {
+    const msg = await api('/api/conversations/send', { method: 'POST', body: { phoneNumber, content, clientId: uuid() } });
+    if (owner !== state) return;
+    el['new-conversation-dialog'].close();
+    // Show the list unfiltered so the new (newest) conversation is in it.
+    if (state.search) {
+      el['conversation-search'].value = '';
+      state.search = '';
+    }
+    await reloadList({ replace: !state.listLoaded }).catch(() => {});
+    const fallback = { id: msg.conversationId, phoneNumber, contactName: null, hasInbound: false, windowOpenUntil: null, ownerId: state.me && state.me.id };
+    await openConversation(msg.conversationId, fallback);
+    if (String(state.openId) === String(msg.conversationId)) {
+      upsertMessage(msg);
+      renderThread({ scroll: 'bottom' });
+    }
+  } catch (err) {
+    if (owner !== state || err.status === 401) return;
+    errorEl.textContent = err.message;
+    errorEl.hidden = false;
+  } finally {
+    el['new-conversation-submit'].disabled = false;
+  }
+}
