@@ -104,6 +104,7 @@ async def ws_clients(args: argparse.Namespace) -> dict[str, Any]:
     from websockets.asyncio.client import connect
 
     url = f"ws://127.0.0.1:{args.port}/ws?token={args.token}"
+    compression = None if args.compression == "none" else args.compression
     receipts: dict[int, list[float]] = {}
     frames = 0
     failed = closed_early = 0
@@ -118,7 +119,7 @@ async def ws_clients(args: argparse.Namespace) -> dict[str, Any]:
             for _ in range(3):
                 try:
                     ws = await asyncio.wait_for(
-                        connect(url, max_size=2**20, open_timeout=20, ping_interval=None, compression=None), 30
+                        connect(url, max_size=2**20, open_timeout=20, ping_interval=None, compression=compression), 30
                     )
                     sockets.append(ws)
                     return
@@ -242,6 +243,7 @@ def main() -> None:
     p.add_argument("--token", required=True)
     p.add_argument("--clients", type=int, default=1000)
     p.add_argument("--connect-concurrency", type=int, default=50)
+    p.add_argument("--compression", choices=["deflate", "none"], default="deflate", help="offer it, as browsers do")
     p.add_argument("--duration", type=float, default=120.0, help="hard upper bound; stdin stops it earlier")
     p = sub.add_parser("poll")
     p.add_argument("--port", type=int, required=True)

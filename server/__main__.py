@@ -21,6 +21,7 @@ from .db import Database
 from .settings import MissingSetting, Settings
 from .store import Refused, Store
 from .whatsapp import CloudAPI, SendError
+from .ws_protocol import InboxWebSocketProtocol
 
 log = logging.getLogger("server")
 
@@ -45,9 +46,11 @@ def uvicorn_config(app: Any, host: str, port: int, **kwargs: Any) -> uvicorn.Con
     kwargs.setdefault("timeout_graceful_shutdown", 5)
     # The app logs every request itself (server.logs), with its request id.
     kwargs.setdefault("access_log", False)
-    return uvicorn.Config(
-        app, host=host, port=port, ws="websockets-sansio", lifespan="on", proxy_headers=True, **kwargs
-    )
+    # Live events are small JSON written once for every dashboard: compressing them per
+    # connection costs each one a zlib context and CPU per frame (bench/README.md, "permessage-deflate").
+    kwargs.setdefault("ws_per_message_deflate", False)
+    kwargs.setdefault("ws", InboxWebSocketProtocol)
+    return uvicorn.Config(app, host=host, port=port, lifespan="on", proxy_headers=True, **kwargs)
 
 
 def with_store(settings: Settings, work: Callable[[Store], Awaitable[int]]) -> int:
@@ -132,7 +135,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     notes = first_start_notes(settings, users, f"http://{args.host}:{args.port}")
     if notes:
         print(notes, file=sys.stderr)
-    config = uvicorn_config(create_app(settings), args.host, args.port, log_level=args.log_level)
+    config = uvicorn_config(
+        create_app(settings),
+        args.host,
+        args.port,
+        log_level=args.log_level,
+        ws_per_message_deflate=args.ws_compression == "deflate",
+    )
     try:
         InboxServer(config).run()
     except KeyboardInterrupt:  # uvicorn re-raises Ctrl+C once it has shut down cleanly
@@ -282,6 +291,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--log-level", default="info")
+    p.add_argument(
+        "--ws-compression",
+        choices=["none", "deflate"],
+        default="none",
+        help="accept permessage-deflate on dashboard websockets (off: see bench/README.md)",
+    )
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("create-user", help="create an account that can log in to the dashboard")

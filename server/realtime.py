@@ -13,15 +13,18 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from websockets.frames import Frame, Opcode
 
 from . import queries
 from .auth import User, bearer_token, user_for_token
 from .db import Database
+from .ws_protocol import EXTENSION, FrameChannel
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +38,8 @@ CLOSE_GOING_AWAY = 1001
 class HubEvent:
     id: int
     owner_id: int | None
-    text: str  # the JSON frame, serialised once for every client
-
-
-_OVERFLOW = HubEvent(-1, None, "")
+    text: str  # the JSON, serialised once for every client
+    frame: bytes  # and its websocket frame, encoded once
 
 
 def _frame(event: dict[str, Any]) -> HubEvent:
@@ -48,25 +49,93 @@ def _frame(event: dict[str, Any]) -> HubEvent:
         "conversationId": event["conversationId"],
         "data": event["data"],
     }
-    return HubEvent(event["id"], event.get("ownerId"), json.dumps(public, separators=(",", ":")))
+    text = json.dumps(public, separators=(",", ":"))
+    return HubEvent(event["id"], event.get("ownerId"), text, Frame(Opcode.TEXT, text.encode()).serialize(mask=False))
 
 
 class Subscription:
-    """One websocket's bounded queue: a client that falls behind is told to resync, never
-    allowed to hold the others up."""
+    """One websocket's bounded queue of events not yet written: a client that falls behind is
+    told to resync, never allowed to hold the others up.
 
-    def __init__(self, user: User, maxsize: int) -> None:
+    Events wait here only while the connection is replaying missed events or its transport
+    buffer is full; otherwise the hub writes them straight through the connection's
+    `FrameChannel` (no task, no await per connection). Without a channel (another ASGI
+    server) a task per connection sends them through ASGI.
+    """
+
+    def __init__(
+        self, user: User, maxsize: int, channel: FrameChannel | None, on_dirty: Callable[[Subscription], None]
+    ) -> None:
         self.user = user
-        self.queue: asyncio.Queue[HubEvent] = asyncio.Queue(maxsize)
+        self.maxsize = maxsize
+        self.channel = channel
+        self.pending: deque[HubEvent] = deque()
         self.overflowed = asyncio.Event()
+        self.ready = asyncio.Event()  # ASGI fallback: something to send
+        self.last = 0  # the last event id this client has (replay included)
+        self.resync_id = 0
+        self.live = False  # replay done: events may go out
+        self.dirty = False  # queued for the hub's next flush
+        self._on_dirty = on_dirty
+        if channel is not None:
+            channel.on_writable = self.flush
 
     def offer(self, event: HubEvent) -> None:
         if self.overflowed.is_set() or not self.user.may_see(event.owner_id):
             return
-        try:
-            self.queue.put_nowait(event)
-        except asyncio.QueueFull:
+        if len(self.pending) >= self.maxsize:
+            self.pending.clear()
             self.overflowed.set()
+            self.resync_id = event.id
+            if self.live:
+                self._cut_loose()
+            return
+        self.pending.append(event)
+        if self.live and not self.dirty:
+            self.dirty = True
+            self._on_dirty(self)
+
+    def go_live(self, last: int) -> None:
+        """Replay has delivered everything up to `last`: send what came in meanwhile."""
+        self.last = last
+        self.live = True
+        if self.overflowed.is_set():
+            self._cut_loose()
+        self.flush()
+
+    def _cut_loose(self) -> None:
+        """Too far behind: a resync behind the bytes already buffered for it (whatever the
+        buffer's size: a frozen tab that wakes up reads them, then this), and close 4008."""
+        if self.channel is None:
+            return  # the endpoint does it through ASGI
+        log.warning("websocket of user %s fell behind; told to resync", self.user.id)
+        text = json.dumps(Hub.resync_event(self.resync_id), separators=(",", ":"))
+        self.channel.send(Frame(Opcode.TEXT, text.encode()).serialize(mask=False), [text])
+        self.channel.close(CLOSE_TOO_SLOW, "too slow: resync")
+
+    def flush(self) -> None:
+        """Write every waiting event the client does not have yet, in one write."""
+        self.dirty = False
+        if not self.live or self.overflowed.is_set() or not self.pending:
+            return
+        if self.channel is None:
+            self.ready.set()
+            return
+        if not self.channel.writable:
+            return  # the channel calls flush again once its buffer has drained
+        events = [e for e in self.pending if e.id > self.last]
+        self.pending.clear()
+        if events:
+            self.last = events[-1].id
+            self.channel.send(b"".join(e.frame for e in events), [e.text for e in events])
+
+    def take(self) -> list[HubEvent]:
+        """ASGI fallback: the events to send now."""
+        events = [e for e in self.pending if e.id > self.last]
+        self.pending.clear()
+        if events:
+            self.last = events[-1].id
+        return events
 
 
 class Hub:
@@ -79,6 +148,7 @@ class Hub:
         self._backend = _backend_for(broadcast_url)
         self._wake = asyncio.Event()
         self._reader: asyncio.Task | None = None
+        self._dirty: list[Subscription] = []
 
     async def start(self) -> None:
         self.last_id = await self.latest_id()
@@ -132,14 +202,31 @@ class Hub:
         for sub in self.subscriptions:
             sub.offer(event)
 
+    def _mark_dirty(self, sub: Subscription) -> None:
+        # The events of one commit arrive back to back: each connection gets them in one
+        # write at the next turn of the loop.
+        if not self._dirty:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._dirty.append(sub)
+
+    def _flush(self) -> None:
+        dirty, self._dirty = self._dirty, []
+        for sub in dirty:
+            try:
+                sub.flush()
+            except Exception:  # one broken connection must not stop the others' events
+                log.exception("writing an event to a websocket failed")
+
     # -- out: subscriptions --------------------------------------------------------------
-    def subscribe(self, user: User) -> Subscription:
-        sub = Subscription(user, self.queue_size)
+    def subscribe(self, user: User, channel: FrameChannel | None = None) -> Subscription:
+        sub = Subscription(user, self.queue_size, channel, self._mark_dirty)
         self.subscriptions.add(sub)
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
         self.subscriptions.discard(sub)
+        if sub.channel is not None:
+            sub.channel.on_writable = None
 
     async def latest_id(self) -> int:
         return int(await self.db.fetch_val("SELECT COALESCE(MAX(id), 0) FROM events") or 0)
@@ -175,7 +262,8 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         await ws.close(CLOSE_BAD_TOKEN, "invalid or missing token")
         return
     raw_since = ws.query_params.get("since")
-    sub = hub.subscribe(user)  # before the replay, so nothing falls between the two
+    channel = ws.scope.get("extensions", {}).get(EXTENSION)
+    sub = hub.subscribe(user, channel)  # before the replay, so nothing falls between the two
     hub.sockets.add(ws)
     try:
         last = hub.last_id
@@ -209,14 +297,8 @@ async def _replay(ws: WebSocket, hub: Hub, user: User, since: int, until: int) -
 
 
 async def _pump(ws: WebSocket, hub: Hub, sub: Subscription, last: int) -> None:
-    async def send_live() -> None:
-        nonlocal last
-        while True:
-            event = await sub.queue.get()
-            if event.id <= last:
-                continue
-            await ws.send_text(event.text)
-            last = event.id
+    """Live events go out through the hub (see `Subscription`); this waits for the client to
+    leave. With a FrameChannel that is all: the hub also cuts a slow client loose."""
 
     async def read_until_closed() -> None:
         while True:
@@ -224,10 +306,22 @@ async def _pump(ws: WebSocket, hub: Hub, sub: Subscription, last: int) -> None:
             if message["type"] == "websocket.disconnect":
                 return
 
+    sub.go_live(last)
+    if sub.channel is not None:
+        await read_until_closed()
+        return
+
+    async def send_through_asgi() -> None:
+        while True:
+            await sub.ready.wait()
+            sub.ready.clear()
+            for event in sub.take():
+                await ws.send_text(event.text)
+
     tasks = [
-        asyncio.create_task(send_live()),
         asyncio.create_task(read_until_closed()),
         asyncio.create_task(sub.overflowed.wait()),
+        asyncio.create_task(send_through_asgi()),
     ]
     done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     for task in pending:
@@ -236,12 +330,13 @@ async def _pump(ws: WebSocket, hub: Hub, sub: Subscription, last: int) -> None:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
     for task in done:
-        if task is not tasks[2] and task.exception() and not isinstance(task.exception(), WebSocketDisconnect):
+        if task is not tasks[1] and task.exception() and not isinstance(task.exception(), WebSocketDisconnect):
             log.debug("websocket ended: %r", task.exception())
     if sub.overflowed.is_set() and ws.application_state == WebSocketState.CONNECTED:
         log.warning("websocket of user %s fell behind; told to resync", sub.user.id)
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(ws.send_text(json.dumps(hub.resync_event(hub.last_id), separators=(",", ":"))), 1.0)
+            resync = json.dumps(hub.resync_event(hub.last_id), separators=(",", ":"))
+            await asyncio.wait_for(ws.send_text(resync), 1.0)
             await asyncio.wait_for(ws.close(CLOSE_TOO_SLOW, "too slow: resync"), 1.0)
 
 

@@ -158,7 +158,10 @@ class Agent:
 
 
 @contextlib.asynccontextmanager
-async def stack(db_url: str, **overrides: Any) -> AsyncIterator[Stack]:
+async def stack(
+    db_url: str, *, uvicorn_options: dict[str, Any] | None = None, **overrides: Any
+) -> AsyncIterator[Stack]:
+    """`overrides` are Settings; `uvicorn_options` go to `uvicorn_config` (e.g. `ws=`)."""
     app_port, meta_port = free_port(), free_port()
     base_url, meta_url = f"http://127.0.0.1:{app_port}", f"http://127.0.0.1:{meta_port}"
     settings = Settings(
@@ -178,7 +181,7 @@ async def stack(db_url: str, **overrides: Any) -> AsyncIterator[Stack]:
     meta_config = uvicorn.Config(meta.app, host="127.0.0.1", port=meta_port, ws="none", log_level="warning")
     async with (
         serve(meta_config, uvicorn.Server),
-        serve(uvicorn_config(app, "127.0.0.1", app_port, log_level="warning")),
+        serve(uvicorn_config(app, "127.0.0.1", app_port, log_level="warning", **(uvicorn_options or {}))),
     ):
         async with httpx.AsyncClient(timeout=10) as http:
             yield Stack(base_url, meta_url, app, meta, settings, http)
