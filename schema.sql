@@ -169,6 +169,28 @@ CREATE TABLE IF NOT EXISTS templates (
     PRIMARY KEY (name, language)
 );
 
+-- Ingest (server/ingest.py): a webhook body is committed raw before anything parses it, and
+-- applied afterwards in batches. `encoding` says how `body` holds the bytes: 'utf-8' (the
+-- text itself) or 'base64' (bytes no text column can hold: not UTF-8, or a NUL). `applied`
+-- is 0 until the applier has handled the body; rows from before this column existed were
+-- applied when they arrived (hence DEFAULT 1; new rows are inserted with 0).
+ALTER TABLE webhook_events ADD COLUMN encoding TEXT NOT NULL DEFAULT 'utf-8';
+ALTER TABLE webhook_events ADD COLUMN applied INTEGER NOT NULL DEFAULT 1;
+CREATE INDEX IF NOT EXISTS webhook_events_unapplied ON webhook_events (id) WHERE applied = 0;
+
+-- What could not be applied, item by item, shown to admins (GET /api/webhooks/failures):
+-- `item` is the JSON of the one message/status/reaction that failed (NULL: the whole body),
+-- `reason` why. The raw body stays in webhook_events for a replay once the cause is fixed.
+CREATE TABLE IF NOT EXISTS webhook_failures (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    webhook_event_id BIGINT NOT NULL,
+    item TEXT,
+    reason TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhook_failures_event ON webhook_failures (webhook_event_id);
+CREATE INDEX IF NOT EXISTS pending_statuses_created ON pending_statuses (created_at);
+
 -- Searching message text needs a text index, and each database has its own kind. Statements
 -- after a "-- dialect: NAME" line run only on that database (until "-- dialect: all").
 -- dialect: sqlite

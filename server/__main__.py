@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import uvicorn
 
-from . import demo, logs, media, templates
+from . import demo, ingest, logs, media, templates
 from .auth import hash_password, new_token
 from .db import Database
 from .settings import MissingSetting, Settings
@@ -212,7 +212,8 @@ def cmd_replay_webhooks(args: argparse.Namespace, settings: Settings) -> int:
         )
         failed = 0
         for row in rows:
-            result = await store.replay_webhook(row["id"])
+            result = await ingest.replay(store.db, store, row["id"])
+            assert result is not None
             failed += 0 if result.processed else 1
             print(f"event {row['id']}: {'processed' if result.processed else 'NOT processed'}: {result.summary()}")
         print(f"replayed {len(rows)} webhook event(s), {failed} still not fully processed")

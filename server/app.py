@@ -18,8 +18,9 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from . import api, logs, media, templates, webhook
+from . import api, logs, media, templates, webhook, webhook_admin
 from .db import Database, now_ms
+from .ingest import Ingest
 from .outbox import Outbox
 from .realtime import Hub, websocket_endpoint
 from .settings import Settings
@@ -39,14 +40,17 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok", "database": "ok"})
 
 
-async def _prune_events(store: Store, retention_ms: int) -> None:
+async def _prune(store: Store, retention_ms: int, pending_status_ms: int) -> None:
     while True:
         try:
             removed = await store.prune_events(now_ms() - retention_ms)
             if removed:
                 log.info("pruned %d events older than the retention window", removed)
+            removed = await store.prune_pending_statuses(now_ms() - pending_status_ms)
+            if removed:
+                log.info("pruned %d statuses for messages this server never sent", removed)
         except Exception:
-            log.exception("pruning events failed")
+            log.exception("pruning failed")
         await asyncio.sleep(600)
 
 
@@ -74,7 +78,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.templates = templates.TemplateService(db, store, cloud, settings)
         app.state.media.start()
         app.state.templates.start()
-        pruner = asyncio.create_task(_prune_events(store, retention_ms), name="prune-events")
+        app.state.ingest = Ingest(db, store)
+        app.state.ingest.start()
+        pending_status_ms = int(settings.pending_status_retention_hours * 3600 * 1000)
+        pruner = asyncio.create_task(_prune(store, retention_ms, pending_status_ms), name="prune")
         missing = settings.missing_for_meta()
         if missing:
             log.warning("not set: %s; talking to WhatsApp needs them (README: Settings)", ", ".join(missing))
@@ -84,6 +91,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             pruner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pruner
+            await app.state.ingest.stop()
             await app.state.templates.stop()
             await app.state.media.stop()
             await hub.stop()
@@ -117,6 +125,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         WebSocketRoute("/ws", websocket_endpoint),
         *media.routes,
         *templates.routes,
+        *webhook_admin.routes,
         *api.routes,
         Mount("/static", StaticFiles(directory=static_dir, check_dir=False), name="static"),
     ]

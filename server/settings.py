@@ -38,6 +38,10 @@ class Settings:
     # How long the events table keeps events for websocket/polling resume.
     event_retention_hours: float = 24.0
     webhook_max_bytes: int = 10 * 1024 * 1024
+    # Seconds a webhook's answer waits for its (already committed) body to be applied.
+    webhook_apply_wait: float = 2.0
+    # Statuses for wamids this server never sent are kept this long (Meta retries for 7 days).
+    pending_status_retention_hours: float = 7 * 24.0
     # Events a websocket may have waiting before it is told to resync and closed.
     ws_queue_size: int = 5000
     # Media: where downloaded/sent files are kept, and how inbound downloads are retried

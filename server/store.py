@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from . import queries
@@ -16,7 +16,7 @@ from .auth import User
 from .db import Database, Tx, now_ms
 from .media import queue_download
 from .phones import InvalidPhone, match_key, normalize
-from .webhook import Inbound, Parsed, Reaction, UnknownShape, parse
+from .webhook import Inbound, Reaction
 from .whatsapp import error_object
 
 log = logging.getLogger(__name__)
@@ -37,21 +37,6 @@ class Refused(Exception):
 
 def _dump(value: Any) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-@dataclass
-class IngestResult:
-    event_id: int
-    processed: bool
-    counts: dict[str, int] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
-
-    def summary(self) -> str:
-        parts = [f"{n} {k}" for k, n in self.counts.items() if n]
-        text = ", ".join(parts) or "nothing to store"
-        if self.problems:
-            text += "; not understood: " + "; ".join(self.problems[:5])
-        return text
 
 
 @dataclass
@@ -242,88 +227,17 @@ class Store:
                 id=conversation_id,
             )
 
-    # -- webhook ingest ------------------------------------------------------------------
-    async def ingest_webhook(self, raw: str, body: Any) -> IngestResult:
-        """Keep the raw body and apply it, in one commit. A body we cannot apply is still
-        kept (marked unprocessed) so it can be replayed once the code understands it."""
+    # -- webhook ingest: what server/ingest.py applies, item by item ----------------------
+    async def prune_pending_statuses(self, older_than_ms: int) -> int:
+        """Statuses for wamids this server never sent (another app on the same number) are
+        kept as long as Meta may still retry them, then dropped."""
 
-        async def job(tx: Tx) -> IngestResult:
-            event_id = await tx.fetch_val(
-                "INSERT INTO webhook_events (received_at, body, processed) VALUES (:t, :b, 0) RETURNING id",
-                t=now_ms(),
-                b=raw,
+        async def job(tx: Tx) -> int:
+            return len(
+                await tx.fetch_all("DELETE FROM pending_statuses WHERE created_at < :t RETURNING id", t=older_than_ms)
             )
-            return await self._process(tx, event_id, body)
 
         return await self.db.write(job)
-
-    async def replay_webhook(self, event_id: int) -> IngestResult:
-        async def job(tx: Tx) -> IngestResult:
-            raw = await tx.fetch_val("SELECT body FROM webhook_events WHERE id = :id", id=event_id)
-            if raw is None:
-                raise Refused(404, f"no webhook event {event_id}")
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                body = None
-            return await self._process(tx, event_id, body)
-
-        return await self.db.write(job)
-
-    async def _process(self, tx: Tx, event_id: int, body: Any) -> IngestResult:
-        result = IngestResult(event_id, processed=False)
-        await tx.execute("SAVEPOINT process")
-        try:
-            parsed = parse(body)
-            await self._apply(tx, parsed, result)
-        except UnknownShape as exc:
-            await tx.execute("ROLLBACK TO SAVEPOINT process")
-            result.problems.append(str(exc))
-        except Exception as exc:  # a bug must not lose the body: keep it for replay
-            await tx.execute("ROLLBACK TO SAVEPOINT process")
-            log.exception("webhook event %s could not be applied", event_id)
-            result.problems.append(f"error while applying: {type(exc).__name__}: {exc}")
-            result.counts = {}
-        else:
-            result.problems.extend(parsed.not_understood)
-            result.processed = not parsed.not_understood
-        await tx.execute("RELEASE SAVEPOINT process")
-        await tx.execute(
-            "UPDATE webhook_events SET processed = :p, error = :e WHERE id = :id",
-            p=1 if result.processed else 0,
-            e="; ".join(result.problems) or None,
-            id=event_id,
-        )
-        if result.problems:
-            log.warning("webhook event %s kept with parts not understood: %s", event_id, "; ".join(result.problems))
-        return result
-
-    async def _apply(self, tx: Tx, parsed: Parsed, result: IngestResult) -> None:
-        counts = {"messages": 0, "duplicates": 0, "reactions": 0, "statuses": 0, "errors": 0}
-        for msg in parsed.inbound:
-            counts["messages" if await self._inbound(tx, msg) else "duplicates"] += 1
-        for reaction in parsed.reactions:
-            await self._reaction(tx, reaction)
-            counts["reactions"] += 1
-        for status in parsed.statuses:
-            await self.apply_status(tx, status.wamid, status.status, status.timestamp_ms, status.error)
-            counts["statuses"] += 1
-        for position, err in enumerate(parsed.errors):
-            details = err.get("error_data", {}).get("details") if isinstance(err.get("error_data"), dict) else None
-            # Keyed by where it came from, so replaying the webhook adds nothing.
-            await tx.execute(
-                "INSERT INTO meta_errors (webhook_event_id, position, code, title, detail, raw, created_at)"
-                " VALUES (:ev, :pos, :c, :t, :d, :r, :at) ON CONFLICT (webhook_event_id, position) DO NOTHING",
-                ev=result.event_id,
-                pos=position,
-                c=err.get("code") if isinstance(err.get("code"), int) else None,
-                t=str(err.get("title") or err.get("message") or ""),
-                d=details,
-                r=_dump(err),
-                at=now_ms(),
-            )
-            counts["errors"] += 1
-        result.counts = counts
 
     async def _inbound(self, tx: Tx, msg: Inbound) -> bool:
         """Store one customer message; False when Meta re-delivered one we already have."""

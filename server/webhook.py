@@ -7,7 +7,7 @@ understood is reported back, and the raw body is kept either way.
 
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
@@ -23,6 +23,7 @@ from .whatsapp import error_object
 
 log = logging.getLogger(__name__)
 
+LARGE_BODY = 256 * 1024
 MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
 STATUSES = ("sent", "delivered", "read", "failed")
 
@@ -72,6 +73,8 @@ class Parsed:
     statuses: list[Status] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)  # value.errors[]: about the account
     not_understood: list[str] = field(default_factory=list)
+    # Items that could not be parsed, with the reason: kept for admins (server/ingest.py).
+    failed: list[tuple[Any, str]] = field(default_factory=list)
 
 
 class UnknownShape(ValueError):
@@ -128,8 +131,8 @@ def _parse_value(value: dict[str, Any], out: Parsed) -> None:
             continue
         try:
             _parse_message(msg, contacts, out)
-        except (AttributeError, TypeError, ValueError, KeyError) as exc:
-            out.not_understood.append(f"message {msg.get('id')}: {exc}")
+        except (AttributeError, TypeError, ValueError, KeyError, OverflowError) as exc:
+            out.failed.append((msg, f"message {msg.get('id')} could not be read: {type(exc).__name__}: {exc}"))
     for st in value.get("statuses") or []:
         if not isinstance(st, dict) or not st.get("id") or not st.get("status"):
             out.not_understood.append("status without id or status")
@@ -138,15 +141,18 @@ def _parse_value(value: dict[str, Any], out: Parsed) -> None:
         if status not in STATUSES:
             out.not_understood.append(f"status {status!r} is not handled")
             continue
-        out.statuses.append(
-            Status(
+        try:
+            parsed = Status(
                 wamid=str(st["id"]),
                 status=status,
                 timestamp_ms=_ms(st.get("timestamp")),
                 recipient=Sender(from_wa_id(st.get("recipient_id")), st.get("recipient_user_id"), None),
                 error=_first_error(st.get("errors")),
             )
-        )
+        except (AttributeError, TypeError, ValueError, KeyError, OverflowError) as exc:
+            out.failed.append((st, f"status of {st.get('id')} could not be read: {type(exc).__name__}: {exc}"))
+            continue
+        out.statuses.append(parsed)
 
 
 def _sender(msg: dict[str, Any], contacts: list[dict[str, Any]]) -> Sender:
@@ -255,9 +261,14 @@ async def verify_subscription(request: Request) -> Response:
 
 
 async def receive(request: Request) -> Response:
-    """POST /webhook: check the signature on the raw bytes, store, then acknowledge."""
+    """POST /webhook: check the signature on the raw bytes, commit them, then acknowledge.
+
+    The body is stored before it is parsed (server/ingest.py), so nothing it contains can
+    lose it. The answer waits a moment (WEBHOOK_APPLY_WAIT) for the body to be applied, so a
+    quiet server acknowledges what it has already applied; under a burst it answers as soon
+    as the raw body is committed and the applier catches up."""
     settings = request.app.state.settings
-    store = request.app.state.store
+    ingest = request.app.state.ingest
     if not settings.whatsapp_app_secret:
         log.error("webhook rejected: WHATSAPP_APP_SECRET is not set")
         return JSONResponse({"error": "WHATSAPP_APP_SECRET is not set on the server"}, 503)
@@ -267,14 +278,18 @@ async def receive(request: Request) -> Response:
     raw = await request.body()
     if len(raw) > settings.webhook_max_bytes:
         return JSONResponse({"error": "webhook body too large"}, 413)
-    if not signature.verify(settings.whatsapp_app_secret, raw, request.headers.get("x-hub-signature-256")):
+    given = request.headers.get("x-hub-signature-256")
+    if len(raw) > LARGE_BODY:  # hashing megabytes releases the GIL: let a thread do it
+        valid = await asyncio.to_thread(signature.verify, settings.whatsapp_app_secret, raw, given)
+    else:
+        valid = signature.verify(settings.whatsapp_app_secret, raw, given)
+    if not valid:
         log.warning("webhook rejected: missing or wrong X-Hub-Signature-256 (%d bytes)", len(raw))
         return JSONResponse({"error": "missing or invalid X-Hub-Signature-256"}, 401)
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        log.warning("webhook rejected: signed body is not JSON (%d bytes)", len(raw))
+    event_id = await ingest.keep(raw)
+    result = await ingest.applied(event_id, settings.webhook_apply_wait)
+    if result is not None and result.not_json:
+        log.warning("webhook event %s: signed body is not JSON (%d bytes), kept", event_id, len(raw))
         return JSONResponse({"error": "body is not JSON"}, 400)
-    result = await store.ingest_webhook(raw.decode("utf-8", errors="replace"), body)
-    log.info("webhook accepted: event %s, %s", result.event_id, result.summary())
+    log.info("webhook accepted: event %s, %s", event_id, result.summary() if result else "stored, applying")
     return JSONResponse({"ok": True})
