@@ -18,8 +18,9 @@ import uvicorn
 from . import demo, ingest, logs, media, templates
 from .auth import hash_password, new_token
 from .db import Database
+from .errors import AppError
 from .settings import MissingSetting, Settings
-from .store import Refused, Store
+from .store import Store
 from .whatsapp import CloudAPI, SendError
 from .ws_protocol import InboxWebSocketProtocol
 
@@ -353,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     logs.setup(getattr(args, "log_level", "info"))
     try:
         return args.func(args, Settings.from_env())
-    except Refused as exc:
+    except AppError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1
     except (ValueError, OSError) as exc:

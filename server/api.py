@@ -21,30 +21,23 @@ from .auth import (
     token_hash,
     user_for_token,
 )
+from .errors import AppError, BadRequest, Forbidden, Invalid, NotFound, Unauthenticated
 from .sanitize import storable
-from .store import Refused
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Request, User], Awaitable[Response]]
 
 
-def error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
-
-
 def authenticated(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """Resolve the bearer token to a user (401 otherwise) and turn refusals into JSON."""
+    """Resolve the bearer token to a user (401 otherwise)."""
 
     async def endpoint(request: Request) -> Response:
         user = await user_for_token(request.app.state.db, bearer_token(request))
         if user is None:
-            return error(401, "missing or invalid bearer token: send Authorization: Bearer <token>")
+            raise Unauthenticated("missing or invalid bearer token: send Authorization: Bearer <token>")
         request.state.user = user
-        try:
-            return await handler(request, user)
-        except Refused as exc:
-            return error(exc.status, exc.message)
+        return await handler(request, user)
 
     return endpoint
 
@@ -53,9 +46,9 @@ async def json_body(request: Request) -> dict[str, Any]:
     try:
         body = await request.json()
     except (ValueError, UnicodeDecodeError):
-        raise Refused(400, "body is not valid JSON") from None
+        raise BadRequest("body is not valid JSON", "invalid_json") from None
     if not isinstance(body, dict):
-        raise Refused(400, "body must be a JSON object")
+        raise BadRequest("body must be a JSON object", "invalid_json")
     return storable(body)
 
 
@@ -70,9 +63,9 @@ def int_param(request: Request, name: str, default: int | None = None) -> int | 
     try:
         value = int(raw)
     except ValueError:
-        raise Refused(422, f"{name} must be a whole number") from None
+        raise Invalid(f"{name} must be a whole number", "invalid_parameter") from None
     if not -MAX_INT <= value <= MAX_INT:
-        raise Refused(422, f"{name} is out of range")
+        raise Invalid(f"{name} is out of range", "invalid_parameter")
     return value
 
 
@@ -82,7 +75,7 @@ def path_id(request: Request) -> int:
     except ValueError:
         value = None
     if value is None or not 0 < value <= MAX_INT:
-        raise Refused(404, f"conversation {request.path_params['id']} not found")
+        raise NotFound(f"conversation {request.path_params['id']} not found", "conversation_not_found")
     return value
 
 
@@ -90,17 +83,14 @@ def path_id(request: Request) -> int:
 
 
 async def login(request: Request) -> Response:
-    try:
-        body = await json_body(request)
-    except Refused as exc:
-        return error(exc.status, exc.message)
+    body = await json_body(request)
     email = str(body.get("email") or "").strip().lower()
     password = str(body.get("password") or "")
     if not email or not password:
-        return error(422, "email and password are required")
+        raise Invalid("email and password are required", "credentials_required")
     row = await request.app.state.db.fetch_one("SELECT id, password_hash FROM users WHERE email = :e", e=email)
     if not await check_password(row["password_hash"] if row else None, password) or row is None:
-        return error(401, "wrong email or password")
+        raise Unauthenticated("wrong email or password", "wrong_credentials")
     token, hashed = new_token()
     await request.app.state.store.add_token(row["id"], hashed)
     return JSONResponse({"token": token})
@@ -138,7 +128,7 @@ async def _visible_conversation(request: Request, user: User) -> int:
         "SELECT owner_id FROM conversations WHERE id = :id", id=conversation_id
     )
     if owner is None or not user.may_see(owner["owner_id"]):
-        raise Refused(404, f"conversation {conversation_id} not found")
+        raise NotFound(f"conversation {conversation_id} not found", "conversation_not_found")
     return conversation_id
 
 
@@ -168,16 +158,16 @@ def send_target(request: Request, body: dict[str, Any]) -> tuple[int | None, str
         if isinstance(conversation_id, bool) or (
             isinstance(conversation_id, float) and not conversation_id.is_integer()
         ):
-            raise Refused(422, "conversationId must be a number")
+            raise Invalid("conversationId must be a number", "invalid_field")
         try:
             conversation_id = int(conversation_id)
         except (TypeError, ValueError, OverflowError):
-            raise Refused(422, "conversationId must be a number") from None
+            raise Invalid("conversationId must be a number", "invalid_field") from None
         if not 0 < conversation_id <= MAX_INT:
-            raise Refused(404, f"conversation {conversation_id} not found")
+            raise NotFound(f"conversation {conversation_id} not found", "conversation_not_found")
     phone = body.get("phoneNumber")
     if phone is not None and (isinstance(phone, bool) or not isinstance(phone, (str, int))):
-        raise Refused(422, "phoneNumber must be text")
+        raise Invalid("phoneNumber must be text", "invalid_field")
     client_id = body.get("clientId") or request.headers.get("idempotency-key") or None
     if client_id is not None:
         client_id = str(client_id)[:200]
@@ -199,7 +189,7 @@ async def send(request: Request, user: User) -> Response:
         return JSONResponse(message, status_code=201)
     content = body.get("content")
     if content is not None and not isinstance(content, str):
-        raise Refused(422, "content must be text")
+        raise Invalid("content must be text", "invalid_field")
     message = await request.app.state.outbox.send_text(
         user,
         content or "",
@@ -245,9 +235,9 @@ async def add_invitation(request: Request, user: User) -> Response:
     body = await json_body(request)
     name, phone = body.get("name"), body.get("phoneNumber")
     if name is not None and not isinstance(name, str):
-        raise Refused(422, "name must be text")
+        raise Invalid("name must be text", "invalid_field")
     if phone is not None and (isinstance(phone, bool) or not isinstance(phone, (str, int))):
-        raise Refused(422, "phoneNumber must be text")
+        raise Invalid("phoneNumber must be text", "invalid_field")
     invitation = await request.app.state.store.add_invitation(
         user.id, name or "", str(phone) if phone is not None else ""
     )
@@ -289,7 +279,7 @@ async def import_invitations_csv(store: Any, owner_id: int, text: str) -> dict[s
         try:
             await store.add_invitation(owner_id, row[0], row[1])
             imported += 1
-        except Refused as exc:
+        except AppError as exc:
             errors.append({"line": line_no, "error": exc.message})
     return {"imported": imported, "errors": errors}
 
@@ -301,14 +291,14 @@ async def import_invitations(request: Request, user: User) -> Response:
         async with request.form() as form:  # closes the uploaded files' temporary storage
             upload = form.get("file")
             if upload is None or isinstance(upload, str):
-                raise Refused(422, "send the CSV as a form field named 'file'")
+                raise Invalid("send the CSV as a form field named 'file'", "file_missing")
             raw = await upload.read()
     else:
         raw = await request.body()
     try:
         text = storable(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
-        raise Refused(422, "the CSV must be UTF-8 text") from None
+        raise Invalid("the CSV must be UTF-8 text", "invalid_encoding") from None
     return JSONResponse(await import_invitations_csv(request.app.state.store, user.id, text))
 
 
@@ -334,7 +324,7 @@ async def events(request: Request, user: User) -> Response:
 @authenticated
 async def meta_errors(request: Request, user: User) -> Response:
     if not user.is_admin:
-        raise Refused(403, "only admins can see account errors")
+        raise Forbidden("only admins can see account errors", "admin_only")
     rows = await request.app.state.db.fetch_all(
         "SELECT id, code, title, detail, created_at FROM meta_errors ORDER BY id DESC LIMIT 100"
     )
@@ -353,7 +343,7 @@ async def meta_errors(request: Request, user: User) -> Response:
 
 
 async def not_found(request: Request) -> Response:
-    return error(404, f"no API route {request.method} {request.url.path}")
+    raise NotFound(f"no API route {request.method} {request.url.path}", "no_route")
 
 
 routes = [

@@ -18,7 +18,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from . import api, logs, media, templates, webhook, webhook_admin
+from . import api, errors, logs, media, templates, webhook, webhook_admin
 from .db import Database, now_ms
 from .ingest import Ingest
 from .outbox import Outbox
@@ -103,7 +103,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        body = {"error": exc.detail, "code": errors.HTTP_CODES.get(exc.status_code, "error")}
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     async def server_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
@@ -111,7 +112,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return JSONResponse(
             {
                 "error": "internal server error; the details are in the server log"
-                + (f" under request_id={rid}" if rid else "")
+                + (f" under request_id={rid}" if rid else ""),
+                "code": "internal",
             },
             500,
             headers={"X-Request-ID": rid} if rid else None,
@@ -133,7 +135,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=routes,
         lifespan=lifespan,
         middleware=[Middleware(logs.RequestIdMiddleware)],
-        exception_handlers={HTTPException: http_error, Exception: server_error},
+        exception_handlers={errors.AppError: errors.handler, HTTPException: http_error, Exception: server_error},
     )
     app.state.settings = settings
     return app

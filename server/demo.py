@@ -35,6 +35,7 @@ from typing import Any
 
 import uvicorn
 
+from .errors import Conflict
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -420,15 +421,12 @@ class Demo:
         return users
 
     async def _invitations(self, store: Any, users: dict[str, Any]) -> None:
-        from .store import Refused
-
         wanted = [(c.name, c.phone, c.invited_by) for c in self.customers if c.invited_by]
         for name, phone, owner in wanted + [QUIET_INVITATION]:
             try:
                 await store.add_invitation(users[owner].id, name, phone)
-            except Refused as exc:
-                if exc.status != 409:  # 409: invited on an earlier run
-                    raise
+            except Conflict:
+                pass  # invited on an earlier run
 
     async def _seed(self, admin: Any) -> None:
         """A short history, through the real loop: signed webhooks in, a reply out."""

@@ -37,6 +37,7 @@ from starlette.routing import Route
 
 from .auth import User, user_for_token
 from .db import Database, Tx, now_ms
+from .errors import Gone, Invalid, NotFound, TooLarge, Unauthenticated, Unavailable
 from .whatsapp import CloudAPI, SendError
 
 if TYPE_CHECKING:
@@ -162,14 +163,6 @@ _ALIASES = {
 }
 
 
-def _refuse(status: int, message: str) -> Exception:
-    from .store import (
-        Refused as StoreRefused,  # imported late: the store imports this module
-    )
-
-    return StoreRefused(status, message)
-
-
 def sniff(data: bytes) -> str | None:
     """The image type the bytes really are, whatever the browser claimed."""
     if data.startswith(b"\xff\xd8\xff"):
@@ -209,26 +202,26 @@ def classify(data: bytes, filename: str | None, declared: str | None, requested:
         mime = real
     requested = (requested or "").strip().lower() or None
     if requested is not None and requested not in LIMITS:
-        raise _refuse(422, f"type must be one of {', '.join(MEDIA_KINDS)}")
+        raise Invalid(f"type must be one of {', '.join(MEDIA_KINDS)}", "invalid_media_type")
     kind = requested or _kind_for(mime)
     if kind is None:
-        raise _refuse(
-            422,
+        raise Invalid(
             f"WhatsApp does not accept {mime} files: send JPEG or PNG images, MP4 or 3GPP "
             "video, AAC, MP4, MPEG, AMR or OGG audio, WebP stickers, or PDF, Office or text "
             "documents",
+            "unsupported_file_type",
         )
     limit = LIMITS[kind]
     if mime not in limit.types:
-        raise _refuse(
-            422,
+        raise Invalid(
             f"WhatsApp does not accept {mime} as {'an' if kind[0] in 'aeiou' else 'a'} "
             f"{kind}: it accepts {', '.join(limit.types)}",
+            "unsupported_file_type",
         )
     if kind in ("image", "sticker") and real != mime:
-        raise _refuse(422, f"the file is not a valid {mime.split('/')[1].upper()} image")
+        raise Invalid(f"the file is not a valid {mime.split('/')[1].upper()} image", "invalid_image")
     if not data:
-        raise _refuse(422, "the file is empty")
+        raise Invalid("the file is empty", "file_empty")
     max_bytes = limit.max_bytes
     if kind == "sticker" and not webp_is_animated(data):
         max_bytes = STATIC_STICKER_MAX
@@ -240,7 +233,9 @@ def classify(data: bytes, filename: str | None, declared: str | None, requested:
             if kind == "sticker"
             else f"{kind}s"
         )
-        raise _refuse(422, f"the file is {_size(len(data))}: WhatsApp accepts {what} up to {_size(max_bytes)}")
+        raise Invalid(
+            f"the file is {_size(len(data))}: WhatsApp accepts {what} up to {_size(max_bytes)}", "file_too_large"
+        )
     return kind, mime
 
 
@@ -590,15 +585,16 @@ class MediaService:
         limit = LIMITS["document"].max_bytes + MB
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
-            raise _refuse(
-                413, f"the upload is larger than WhatsApp's largest file ({_size(LIMITS['document'].max_bytes)})"
+            raise TooLarge(
+                f"the upload is larger than WhatsApp's largest file ({_size(LIMITS['document'].max_bytes)})",
+                "file_too_large",
             )
         async with request.form(max_files=1, max_fields=20) as form:
             upload = form.get("file")
             if upload is None or isinstance(upload, str):
-                raise _refuse(422, "send the file as a form field named 'file'")
+                raise Invalid("send the file as a form field named 'file'", "file_missing")
             if upload.size is not None and upload.size > limit:
-                raise _refuse(413, "the file is larger than WhatsApp's largest file")
+                raise TooLarge("the file is larger than WhatsApp's largest file", "file_too_large")
             data = await upload.read()
             fields = {k: v for k, v in form.multi_items() if isinstance(v, str) and v != ""}
             filename, content_type = upload.filename, upload.content_type
@@ -631,9 +627,11 @@ class MediaService:
         kind, mime = classify(data, filename, content_type, requested)
         caption = caption.strip()
         if caption and not LIMITS[kind].caption:
-            raise _refuse(422, f"WhatsApp shows no caption on {kind} messages: send the text as its own message")
+            raise Invalid(
+                f"WhatsApp shows no caption on {kind} messages: send the text as its own message", "caption_not_allowed"
+            )
         if len(caption) > MAX_CAPTION:
-            raise _refuse(422, f"the caption is longer than WhatsApp's {MAX_CAPTION} characters")
+            raise Invalid(f"the caption is longer than WhatsApp's {MAX_CAPTION} characters", "caption_too_long")
         name = safe_filename(filename, kind, mime)
         key, digest = content_key(data)
         if not await self.files.exists(key):
@@ -716,7 +714,7 @@ async def serve_media(request: Request) -> Response:
     db = request.app.state.db
     user = await user_for_token(db, media_token(request))
     if user is None:
-        return JSONResponse({"error": "missing or invalid token: send Authorization: Bearer <token>"}, 401)
+        raise Unauthenticated("missing or invalid token: send Authorization: Bearer <token>")
     media_id = request.path_params["id"]
     row = await db.fetch_one(
         "SELECT f.status, f.mime_type, f.storage_key, f.filename, f.sha256, m.media, c.owner_id FROM media_files f"
@@ -725,15 +723,18 @@ async def serve_media(request: Request) -> Response:
         id=media_id,
     )
     if row is None or not user.may_see(row["owner_id"]):
-        return JSONResponse({"error": f"media {media_id} not found"}, 404)
+        raise NotFound(f"media {media_id} not found", "media_not_found")
     if row["status"] in ("pending", "downloading"):
-        return JSONResponse(
-            {"error": "this file is still being downloaded from WhatsApp", "status": "pending"},
-            503,
+        raise Unavailable(
+            "this file is still being downloaded from WhatsApp",
+            "media_pending",
+            extra={"status": "pending"},
             headers={"Retry-After": "5"},
         )
     if row["status"] != "ready" or not row["storage_key"]:
-        return JSONResponse({"error": "this file could not be downloaded from WhatsApp", "status": "unavailable"}, 410)
+        raise Gone(
+            "this file could not be downloaded from WhatsApp", "media_unavailable", extra={"status": "unavailable"}
+        )
     mime = row["mime_type"] or "application/octet-stream"
     filename = row["filename"]
     if not filename and row["media"]:  # an inbound document's name is in its message
@@ -752,7 +753,7 @@ async def serve_media(request: Request) -> Response:
         return FileResponse(path, media_type=mime, headers=headers)
     data = await files.get(row["storage_key"])
     if data is None:
-        return JSONResponse({"error": "the file is missing from the media store", "status": "unavailable"}, 410)
+        raise Gone("the file is missing from the media store", "media_missing", extra={"status": "unavailable"})
     if row["sha256"]:
         headers["ETag"] = f'"{row["sha256"]}"'
         if request.headers.get("if-none-match") == headers["ETag"]:

@@ -14,6 +14,7 @@ from typing import Any
 from . import queries
 from .auth import User
 from .db import Database, Tx, now_ms
+from .errors import Conflict, Forbidden, Invalid, NotFound, Refused  # noqa: F401 (Refused: old importers)
 from .media import queue_download
 from .phones import InvalidPhone, match_key, normalize
 from .webhook import Inbound, Reaction
@@ -24,15 +25,6 @@ log = logging.getLogger(__name__)
 # Statuses only move forward. `failed` may replace pending/sent, never delivered/read.
 RANK = {"pending": 0, "sent": 1, "delivered": 2, "read": 3}
 FAILED_BEATS = ("pending", "sent")
-
-
-class Refused(Exception):
-    """A request the store will not carry out; `status` is the HTTP status to answer."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def _dump(value: Any) -> str | None:
@@ -92,7 +84,7 @@ class Store:
     async def create_user(self, email: str, password_hash: str, is_admin: bool) -> int:
         async def job(tx: Tx) -> int:
             if await tx.fetch_one("SELECT id FROM users WHERE email = :e", e=email):
-                raise Refused(409, f"a user with email {email} already exists")
+                raise Conflict(f"a user with email {email} already exists", "email_taken")
             return await tx.fetch_val(
                 "INSERT INTO users (email, password_hash, is_admin, created_at) VALUES (:e, :h, :a, :t) RETURNING id",
                 e=email,
@@ -124,18 +116,18 @@ class Store:
         """Store an invitation and give its owner any unassigned conversation with that number."""
         name = (name or "").strip()
         if not name:
-            raise Refused(422, "name is required")
+            raise Invalid("name is required", "name_required")
         try:
             e164 = normalize(phone, self.default_region)
         except InvalidPhone as exc:
-            raise Refused(422, str(exc)) from None
+            raise Invalid(str(exc), "invalid_phone") from None
         key = match_key(e164)
 
         async def job(tx: Tx) -> dict[str, Any]:
             existing = await tx.fetch_one("SELECT owner_id FROM invitations WHERE phone_key = :k", k=key)
             if existing is not None:
                 who = "you" if existing["owner_id"] == owner_id else "another account"
-                raise Refused(409, f"{e164} is already invited by {who}")
+                raise Conflict(f"{e164} is already invited by {who}", "already_invited")
             created = now_ms()
             inv_id = await tx.fetch_val(
                 "INSERT INTO invitations (owner_id, name, phone_number, phone_key, created_at)"
@@ -372,17 +364,17 @@ class Store:
         `after_insert(tx, message_id)` runs in the same transaction (e.g. to record a file)."""
         content = (content or "").strip("\n")
         if kind == "text" and not content.strip():
-            raise Refused(422, "content is empty: type a message to send")
+            raise Invalid("content is empty: type a message to send", "content_empty")
         if len(content) > 4096:
-            raise Refused(422, "content is longer than WhatsApp's 4096 characters")
+            raise Invalid("content is longer than WhatsApp's 4096 characters", "content_too_long")
         e164 = None
         if conversation_id is None:
             if not phone:
-                raise Refused(422, "give phoneNumber or conversationId")
+                raise Invalid("give phoneNumber or conversationId", "recipient_required")
             try:
                 e164 = normalize(str(phone), self.default_region)
             except InvalidPhone as exc:
-                raise Refused(422, str(exc)) from None
+                raise Invalid(str(exc), "invalid_phone") from None
 
         async def job(tx: Tx) -> Outbound:
             if client_id:
@@ -393,7 +385,7 @@ class Store:
                         "SELECT owner_id FROM conversations WHERE id = :id", id=message["conversationId"]
                     )
                     if not user.may_see(conv["owner_id"]):
-                        raise Refused(409, "this clientId was already used")
+                        raise Conflict("this clientId was already used", "client_id_used")
                     return Outbound(message, None, duplicate=True)
             at = now_ms()
             if conversation_id is not None:
@@ -402,7 +394,7 @@ class Store:
                     id=conversation_id,
                 )
                 if conv is None or not user.may_see(conv["owner_id"]):
-                    raise Refused(404, f"conversation {conversation_id} not found")
+                    raise NotFound(f"conversation {conversation_id} not found", "conversation_not_found")
             else:
                 conv = await tx.fetch_one(
                     "SELECT id, owner_id, phone_number, last_inbound_at FROM conversations WHERE phone_key = :k",
@@ -413,7 +405,7 @@ class Store:
                         "SELECT owner_id FROM invitations WHERE phone_key = :k", k=match_key(e164)
                     )
                     if invited_by is not None and not user.may_see(invited_by):
-                        raise Refused(403, f"{e164} is invited by another account")
+                        raise Forbidden(f"{e164} is invited by another account", "invited_by_another_account")
                     created = await self._conversation_for(tx, e164, None, None, at)
                     if created["owner_id"] is None:  # no invitation: whoever started it owns it
                         await tx.execute(
@@ -425,17 +417,19 @@ class Store:
                     )
                 elif not user.may_see(conv["owner_id"]):
                     if conv["owner_id"] is not None:
-                        raise Refused(403, f"the conversation with {e164} belongs to another account")
+                        raise Forbidden(
+                            f"the conversation with {e164} belongs to another account", "owned_by_another_account"
+                        )
                     await tx.execute("UPDATE conversations SET owner_id = :o WHERE id = :id", o=user.id, id=conv["id"])
                     conv["owner_id"] = user.id
             if conv["phone_number"] is None:
-                raise Refused(422, "this contact has no phone number WhatsApp can send to")
+                raise Invalid("this contact has no phone number WhatsApp can send to", "no_phone_number")
             last_in = conv["last_inbound_at"]
             if kind != "template" and last_in is not None and at > last_in + queries.WINDOW_MS:
-                raise Refused(
-                    422,
+                raise Invalid(
                     "the 24-hour window is closed: the customer last wrote more than 24 hours "
                     "ago, so WhatsApp only accepts an approved template message",
+                    "window_closed",
                 )
             message_id = await tx.fetch_val(
                 "INSERT INTO messages (conversation_id, client_id, direction, type, content, media, data, status,"
@@ -524,7 +518,7 @@ class Store:
                 "SELECT id, owner_id, unread_count FROM conversations WHERE id = :id", id=conversation_id
             )
             if conv is None or not user.may_see(conv["owner_id"]):
-                raise Refused(404, f"conversation {conversation_id} not found")
+                raise NotFound(f"conversation {conversation_id} not found", "conversation_not_found")
             newest = await tx.fetch_one(
                 "SELECT wamid, status FROM messages WHERE conversation_id = :c AND direction = 'inbound'"
                 " AND wamid IS NOT NULL ORDER BY id DESC LIMIT 1",

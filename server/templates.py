@@ -25,9 +25,9 @@ from . import queries
 from .api import authenticated
 from .auth import User
 from .db import Database, Tx, now_ms
+from .errors import Forbidden, Invalid, Unavailable, UpstreamFailed
 from .outbox import deliver
 from .settings import MissingSetting
-from .store import Refused
 from .whatsapp import CloudAPI, SendError
 
 if TYPE_CHECKING:
@@ -124,34 +124,36 @@ def _values(raw: Any, names: list[str], what: str, named: bool) -> list[str]:
     if isinstance(raw, dict):
         unknown = [k for k in raw if k not in names]
         if unknown:
-            raise Refused(
-                422,
+            raise Invalid(
                 f"{what}: unknown parameter name(s) {', '.join(map(str, unknown))}; "
                 f"the template's are: {', '.join(names) or 'none'}",
+                "invalid_template_parameters",
             )
         missing = [n for n in names if n not in raw]
         if missing:
-            raise Refused(422, f"{what}: missing parameter(s) {', '.join(missing)}")
+            raise Invalid(f"{what}: missing parameter(s) {', '.join(missing)}", "invalid_template_parameters")
         raw = [raw[n] for n in names]
     if not isinstance(raw, list):
-        raise Refused(422, f"{what} must be a list of texts")
+        raise Invalid(f"{what} must be a list of texts", "invalid_template_parameters")
     if len(raw) != len(names):
-        raise Refused(422, f"{what}: the template takes {len(names)} parameter(s), {len(raw)} given")
+        raise Invalid(
+            f"{what}: the template takes {len(names)} parameter(s), {len(raw)} given", "invalid_template_parameters"
+        )
     values = []
     for i, value in enumerate(raw, 1):
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise Refused(422, f"{what}: parameter {i} must be text")
+            raise Invalid(f"{what}: parameter {i} must be text", "invalid_template_parameters")
         text = str(value).strip()
         if not text:
-            raise Refused(422, f"{what}: parameter {i} is empty")
+            raise Invalid(f"{what}: parameter {i} is empty", "invalid_template_parameters")
         if "\n" in text or "\t" in text or "     " in text:
-            raise Refused(
-                422,
+            raise Invalid(
                 f"{what}: parameter {i} may not contain line breaks, tabs or more than "
                 "four spaces in a row (WhatsApp refuses them)",
+                "invalid_template_parameters",
             )
         if len(text) > 1024:
-            raise Refused(422, f"{what}: parameter {i} is too long")
+            raise Invalid(f"{what}: parameter {i} is too long", "invalid_template_parameters")
         values.append(text)
     return values
 
@@ -280,13 +282,13 @@ class TemplateService:
         """(Meta's template object, the stored `data`, the filled-in body) for a send, or a
         422 saying what is wrong, before anything is stored or sent."""
         if not isinstance(spec, dict):
-            raise Refused(422, "template must be an object with name, language and parameters")
+            raise Invalid("template must be an object with name, language and parameters", "invalid_template")
         name, language = spec.get("name"), spec.get("language")
         if not isinstance(name, str) or not name.strip():
-            raise Refused(422, "template.name is required")
+            raise Invalid("template.name is required", "invalid_template")
         name = name.strip()
         if language is not None and not isinstance(language, str):
-            raise Refused(422, "template.language must be a language code such as en_US")
+            raise Invalid("template.language must be a language code such as en_US", "invalid_template")
         if not language:
             langs = [
                 r["language"]
@@ -296,21 +298,21 @@ class TemplateService:
             ]
             if len(langs) != 1:
                 choices = f" (one of: {', '.join(langs)})" if langs else ""
-                raise Refused(422, f"template.language is required{choices}")
+                raise Invalid(f"template.language is required{choices}", "template_language_required")
             language = langs[0]
         language = language.strip()
         row = await self.db.fetch_one(_SELECT + " WHERE name = :n AND language = :l", n=name, l=language)
         if row is None:
-            raise Refused(
-                422,
+            raise Invalid(
                 f"unknown template {name!r} in language {language!r}: check the name, or refresh "
                 "the templates (python -m server sync-templates, or POST /api/templates/sync)",
+                "unknown_template",
             )
         if row["status"] != "APPROVED":
-            raise Refused(
-                422,
+            raise Invalid(
                 f"template {name!r} ({language}) is {row['status']}, not approved: WhatsApp only "
                 "sends approved templates",
+                "template_not_approved",
             )
         body_names = json.loads(row["body_params"] or "[]")
         header_names = json.loads(row["header_params"] or "[]")
@@ -372,13 +374,13 @@ async def list_templates(request: Request, user: User) -> Response:
 @authenticated
 async def sync_templates(request: Request, user: User) -> Response:
     if not user.is_admin:
-        raise Refused(403, "only admins can refresh the templates")
+        raise Forbidden("only admins can refresh the templates", "admin_only")
     try:
         items = await request.app.state.templates.sync()
     except MissingSetting as exc:
-        raise Refused(503, str(exc)) from None
+        raise Unavailable(str(exc), "not_configured") from None
     except SendError as exc:
-        raise Refused(502, f"listing the templates from WhatsApp failed: {exc}") from None
+        raise UpstreamFailed(f"listing the templates from WhatsApp failed: {exc}", "whatsapp_failed") from None
     return JSONResponse({"synced": len(items), "templates": items})
 
 

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from . import signature
+from .errors import BadRequest, Forbidden, TooLarge, Unauthenticated, Unavailable
 from .phones import from_wa_id
 from .sanitize import storable
 from .whatsapp import error_object
@@ -250,12 +251,12 @@ async def verify_subscription(request: Request) -> Response:
     settings = request.app.state.settings
     params = request.query_params
     if not settings.whatsapp_verify_token:
-        return JSONResponse({"error": "WHATSAPP_VERIFY_TOKEN is not set on the server"}, 503)
+        raise Unavailable("WHATSAPP_VERIFY_TOKEN is not set on the server", "not_configured")
     if params.get("hub.mode") != "subscribe" or "hub.challenge" not in params:
-        return JSONResponse({"error": "expected hub.mode=subscribe and hub.challenge"}, 400)
+        raise BadRequest("expected hub.mode=subscribe and hub.challenge", "invalid_verification")
     if params.get("hub.verify_token") != settings.whatsapp_verify_token:
         log.warning("webhook verification rejected: wrong verify token")
-        return JSONResponse({"error": "verify token does not match WHATSAPP_VERIFY_TOKEN"}, 403)
+        raise Forbidden("verify token does not match WHATSAPP_VERIFY_TOKEN", "wrong_verify_token")
     log.info("webhook verification accepted")
     return PlainTextResponse(params["hub.challenge"])
 
@@ -271,13 +272,13 @@ async def receive(request: Request) -> Response:
     ingest = request.app.state.ingest
     if not settings.whatsapp_app_secret:
         log.error("webhook rejected: WHATSAPP_APP_SECRET is not set")
-        return JSONResponse({"error": "WHATSAPP_APP_SECRET is not set on the server"}, 503)
+        raise Unavailable("WHATSAPP_APP_SECRET is not set on the server", "not_configured")
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > settings.webhook_max_bytes:
-        return JSONResponse({"error": "webhook body too large"}, 413)
+        raise TooLarge("webhook body too large")
     raw = await request.body()
     if len(raw) > settings.webhook_max_bytes:
-        return JSONResponse({"error": "webhook body too large"}, 413)
+        raise TooLarge("webhook body too large")
     given = request.headers.get("x-hub-signature-256")
     if len(raw) > LARGE_BODY:  # hashing megabytes releases the GIL: let a thread do it
         valid = await asyncio.to_thread(signature.verify, settings.whatsapp_app_secret, raw, given)
@@ -285,11 +286,11 @@ async def receive(request: Request) -> Response:
         valid = signature.verify(settings.whatsapp_app_secret, raw, given)
     if not valid:
         log.warning("webhook rejected: missing or wrong X-Hub-Signature-256 (%d bytes)", len(raw))
-        return JSONResponse({"error": "missing or invalid X-Hub-Signature-256"}, 401)
+        raise Unauthenticated("missing or invalid X-Hub-Signature-256", "invalid_signature")
     event_id = await ingest.keep(raw)
     result = await ingest.applied(event_id, settings.webhook_apply_wait)
     if result is not None and result.not_json:
         log.warning("webhook event %s: signed body is not JSON (%d bytes), kept", event_id, len(raw))
-        return JSONResponse({"error": "body is not JSON"}, 400)
+        raise BadRequest("body is not JSON", "invalid_json")
     log.info("webhook accepted: event %s, %s", event_id, result.summary() if result else "stored, applying")
     return JSONResponse({"ok": True})

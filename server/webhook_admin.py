@@ -13,12 +13,12 @@ from starlette.routing import Route
 from . import queries
 from .api import MAX_INT, authenticated, int_param
 from .auth import User
-from .store import Refused
+from .errors import Forbidden, NotFound
 
 
 def _admin(user: User) -> None:
     if not user.is_admin:
-        raise Refused(403, "only admins can see webhook failures")
+        raise Forbidden("only admins can see webhook failures", "admin_only")
 
 
 def _failure_view(row: dict[str, Any]) -> dict[str, Any]:
@@ -54,14 +54,14 @@ async def get_webhook_event(request: Request, user: User) -> Response:
     except ValueError:
         event_id = 0
     if not 0 < event_id <= MAX_INT:
-        raise Refused(404, f"webhook event {request.path_params['id']} not found")
+        raise NotFound(f"webhook event {request.path_params['id']} not found", "webhook_event_not_found")
     db = request.app.state.db
     row = await db.fetch_one(
         "SELECT id, received_at, body, encoding, applied, processed, error FROM webhook_events WHERE id = :id",
         id=event_id,
     )
     if row is None:
-        raise Refused(404, f"webhook event {event_id} not found")
+        raise NotFound(f"webhook event {event_id} not found", "webhook_event_not_found")
     failures = await db.fetch_all(
         "SELECT id, webhook_event_id, item, reason, created_at FROM webhook_failures"
         " WHERE webhook_event_id = :id ORDER BY id",

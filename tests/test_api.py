@@ -32,14 +32,18 @@ AUTHENTICATED_ROUTES = [
 ]
 
 
-def assert_json_error(r: httpx.Response, status: int | None = None) -> str:
-    """A 4xx (or the given status) with a JSON `{"error": "..."}` body; returns the message."""
+def assert_json_error(r: httpx.Response, status: int | None = None, code: str | None = None) -> str:
+    """A 4xx (or the given status) with a JSON `{"error": "...", "code": "..."}` body (the
+    given code, if any); returns the message."""
     if status is not None:
         assert r.status_code == status, (r.status_code, r.text)
     assert 400 <= r.status_code < 500, (r.status_code, r.text)
     assert r.headers["content-type"].startswith("application/json"), r.headers
     body = r.json()
     assert isinstance(body, dict) and isinstance(body.get("error"), str) and body["error"], body
+    assert isinstance(body.get("code"), str) and body["code"], body
+    if code is not None:
+        assert body["code"] == code, body
     return body["error"]
 
 
@@ -97,7 +101,7 @@ async def customer_conversation(
 async def test_every_route_needs_a_valid_token(inbox: Stack, headers: dict[str, str]) -> None:
     for method, path in AUTHENTICATED_ROUTES:
         r = await inbox.http.request(method, f"{inbox.base_url}{path}", headers=headers, json={})
-        message = assert_json_error(r, 401)
+        message = assert_json_error(r, 401, "unauthenticated")
         assert "token" in message.lower(), (method, path, message)
 
 
@@ -105,7 +109,7 @@ async def test_token_is_not_accepted_from_the_query_string_over_http(inbox: Stac
     agent = await account(inbox)
     assert (await raw(inbox, "GET", "/api/me", agent.token)).status_code == 200
     r = await inbox.http.get(f"{inbox.base_url}/api/me", params={"token": agent.token})
-    assert_json_error(r, 401)
+    assert_json_error(r, 401, "unauthenticated")
 
 
 async def test_login_right_and_wrong_password(inbox: Stack) -> None:
@@ -126,7 +130,7 @@ async def test_login_right_and_wrong_password(inbox: Stack) -> None:
     wrong = await inbox.http.post(url, json={"email": agent.email, "password": PASSWORD + "x"})
     unknown = await inbox.http.post(url, json={"email": "nobody-" + agent.email, "password": PASSWORD})
     # Same answer for a wrong password and an unknown account: nothing to learn from it.
-    assert assert_json_error(wrong, 401) == assert_json_error(unknown, 401)
+    assert assert_json_error(wrong, 401, "wrong_credentials") == assert_json_error(unknown, 401, "wrong_credentials")
     assert "token" not in wrong.json()
 
 
@@ -143,7 +147,7 @@ async def test_login_right_and_wrong_password(inbox: Stack) -> None:
 )
 async def test_login_missing_fields(inbox: Stack, body: dict[str, Any]) -> None:
     r = await inbox.http.post(f"{inbox.base_url}/api/auth/login", json=body)
-    assert "required" in assert_json_error(r, 422)
+    assert_json_error(r, 422, "credentials_required")
 
 
 async def test_logout_revokes_only_that_token(inbox: Stack) -> None:
@@ -154,7 +158,7 @@ async def test_logout_revokes_only_that_token(inbox: Stack) -> None:
     r = await agent.post("/api/auth/logout")
     assert r.status_code == 200 and r.json() == {"ok": True}
     for method, path in [("GET", "/api/me"), ("GET", "/api/conversations"), ("POST", "/api/auth/logout")]:
-        assert_json_error(await raw(inbox, method, path, agent.token), 401)
+        assert_json_error(await raw(inbox, method, path, agent.token), 401, "unauthenticated")
     # The user's other session is untouched.
     me = await raw(inbox, "GET", "/api/me", second)
     assert me.status_code == 200 and me.json()["id"] == agent.id
@@ -173,7 +177,7 @@ async def test_me(inbox: Stack) -> None:
 async def test_account_errors_are_for_admins_only(inbox: Stack) -> None:
     agent = await account(inbox)
     admin = await account(inbox, admin=True)
-    assert_json_error(await agent.get("/api/errors"), 403)
+    assert_json_error(await agent.get("/api/errors"), 403, "admin_only")
     r = await admin.get("/api/errors")
     assert r.status_code == 200 and isinstance(r.json(), list)
 
@@ -203,10 +207,13 @@ async def test_users_never_see_each_others_conversations(meta_reset: Stack) -> N
 
     before = len(await inbox.meta_requests())
     for conv in (conv_b, unassigned):
-        assert_json_error(await a.get(f"/api/conversations/{conv['id']}"), 404)
-        assert_json_error(await a.get(f"/api/conversations/{conv['id']}/messages"), 404)
-        assert_json_error(await a.post(f"/api/conversations/{conv['id']}/read"), 404)
-        assert_json_error(await a.send(conversationId=conv["id"], content="sneaky"), 404)
+        for r in (
+            await a.get(f"/api/conversations/{conv['id']}"),
+            await a.get(f"/api/conversations/{conv['id']}/messages"),
+            await a.post(f"/api/conversations/{conv['id']}/read"),
+            await a.send(conversationId=conv["id"], content="sneaky"),
+        ):
+            assert_json_error(r, 404, "conversation_not_found")
     # Nothing reached WhatsApp: no message sent, no blue ticks given.
     assert len(await inbox.meta_requests()) == before
     # B's conversation is untouched: still unread, no message from A.
@@ -229,9 +236,9 @@ async def test_sending_to_a_number_of_another_account_is_forbidden(meta_reset: S
     conv_b = await customer_conversation(inbox, b)
 
     r = await a.send(phoneNumber=invited_by_b, content="hi")
-    assert "another account" in assert_json_error(r, 403)
+    assert_json_error(r, 403, "invited_by_another_account")
     r = await a.send(phoneNumber=conv_b["phoneNumber"], content="hi")
-    assert "another account" in assert_json_error(r, 403)
+    assert_json_error(r, 403, "owned_by_another_account")
     assert await inbox.meta_requests() == []
     assert await a.conversations() == []
     # B's invitation still gives B the conversation once the customer writes.
@@ -247,7 +254,7 @@ async def test_a_reused_idempotency_key_never_reveals_another_accounts_message(m
     r = await a.send(phoneNumber=new_phone(), content="secret for A's customer", clientId=key)
     assert r.status_code == 201, r.text
     r = await b.send(phoneNumber=new_phone(), content="B's message", clientId=key)
-    message = assert_json_error(r, 409)
+    message = assert_json_error(r, 409, "client_id_used")
     assert "secret" not in r.text and "clientId" in message
 
 
@@ -369,23 +376,23 @@ async def test_add_invitation_normalizes_the_number(inbox: Stack) -> None:
 
 
 @pytest.mark.parametrize(
-    "body,words",
+    "body,code,words",
     [
-        ({"name": "X", "phoneNumber": "not a number"}, "not a phone number"),
-        ({"name": "X", "phoneNumber": "+255 12"}, "not a valid phone number"),
-        ({"name": "X", "phoneNumber": ""}, "empty"),
-        ({"name": "X"}, "empty"),
-        ({"name": "", "phoneNumber": "+255712345678"}, "name"),
-        ({"name": "   ", "phoneNumber": "+255712345678"}, "name"),
-        ({"name": ["X"], "phoneNumber": "+255712345678"}, "name"),
-        ({"name": "X", "phoneNumber": {"n": 1}}, "phoneNumber"),
-        ({"name": "X", "phoneNumber": True}, "phoneNumber"),
+        ({"name": "X", "phoneNumber": "not a number"}, "invalid_phone", "not a phone number"),
+        ({"name": "X", "phoneNumber": "+255 12"}, "invalid_phone", "not a valid phone number"),
+        ({"name": "X", "phoneNumber": ""}, "invalid_phone", "empty"),
+        ({"name": "X"}, "invalid_phone", "empty"),
+        ({"name": "", "phoneNumber": "+255712345678"}, "name_required", "name"),
+        ({"name": "   ", "phoneNumber": "+255712345678"}, "name_required", "name"),
+        ({"name": ["X"], "phoneNumber": "+255712345678"}, "invalid_field", "name"),
+        ({"name": "X", "phoneNumber": {"n": 1}}, "invalid_field", "phoneNumber"),
+        ({"name": "X", "phoneNumber": True}, "invalid_field", "phoneNumber"),
     ],
 )
-async def test_invalid_invitation(inbox: Stack, body: dict[str, Any], words: str) -> None:
+async def test_invalid_invitation(inbox: Stack, body: dict[str, Any], code: str, words: str) -> None:
     agent = await account(inbox)
     r = await agent.post("/api/invitations", body)
-    assert words in assert_json_error(r, 422)
+    assert words in assert_json_error(r, 422, code)
     assert (await agent.get("/api/invitations")).json() == []
 
 
@@ -395,9 +402,9 @@ async def test_duplicate_invitation(inbox: Stack) -> None:
     await invite(a, phone)
     # The same number in any spelling, by the same account or another one.
     r = await a.post("/api/invitations", {"name": "Again", "phoneNumber": phone.lstrip("+")})
-    assert "already invited by you" in assert_json_error(r, 409)
+    assert "already invited by you" in assert_json_error(r, 409, "already_invited")
     r = await b.post("/api/invitations", {"name": "Mine", "phoneNumber": "0" + phone[4:]})
-    assert "already invited by another account" in assert_json_error(r, 409)
+    assert "already invited by another account" in assert_json_error(r, 409, "already_invited")
     assert len((await a.get("/api/invitations")).json()) == 1
     assert (await b.get("/api/invitations")).json() == []
 
@@ -472,7 +479,7 @@ async def test_csv_import_without_header_and_as_upload(inbox: Stack) -> None:
         headers=agent.headers,
         files={"other": ("x.csv", b"a,b\n", "text/csv")},
     )
-    assert "file" in assert_json_error(r, 422)
+    assert_json_error(r, 422, "file_missing")
 
 
 async def test_invitation_after_the_customer_wrote_claims_the_conversation(inbox: Stack) -> None:
@@ -514,32 +521,32 @@ async def test_bad_bodies_are_json_4xx(inbox: Stack) -> None:
     for path in ("/api/conversations/send", "/api/invitations", "/api/auth/login"):
         for content in (b"not json", b"{", b"", b"\xff\xfe", b"[1, 2]", b'"text"', b"null", b"42"):
             r = await inbox.http.post(f"{inbox.base_url}{path}", content=content, headers=h)
-            message = assert_json_error(r, 400)
+            message = assert_json_error(r, 400, "invalid_json")
             assert "JSON" in message, (path, content, message)
 
 
 @pytest.mark.parametrize(
-    "body,status",
+    "body,status,code",
     [
-        ({"phoneNumber": "+255712345678", "content": 123}, 422),
-        ({"phoneNumber": "+255712345678", "content": ["a"]}, 422),
-        ({"phoneNumber": ["+255712345678"], "content": "hi"}, 422),
-        ({"phoneNumber": True, "content": "hi"}, 422),
-        ({"conversationId": "abc", "content": "hi"}, 422),
-        ({"conversationId": [1], "content": "hi"}, 422),
-        ({"conversationId": {"id": 1}, "content": "hi"}, 422),
-        ({"conversationId": True, "content": "hi"}, 422),
-        ({"conversationId": 1.5, "content": "hi"}, 422),
-        ({"conversationId": 10**30, "content": "hi"}, 404),
-        ({"conversationId": "99999999999999999999999", "content": "hi"}, 404),
-        ({"conversationId": -1, "content": "hi"}, 404),
-        ({"content": "hi"}, 422),
-        ({}, 422),
+        ({"phoneNumber": "+255712345678", "content": 123}, 422, "invalid_field"),
+        ({"phoneNumber": "+255712345678", "content": ["a"]}, 422, "invalid_field"),
+        ({"phoneNumber": ["+255712345678"], "content": "hi"}, 422, "invalid_field"),
+        ({"phoneNumber": True, "content": "hi"}, 422, "invalid_field"),
+        ({"conversationId": "abc", "content": "hi"}, 422, "invalid_field"),
+        ({"conversationId": [1], "content": "hi"}, 422, "invalid_field"),
+        ({"conversationId": {"id": 1}, "content": "hi"}, 422, "invalid_field"),
+        ({"conversationId": True, "content": "hi"}, 422, "invalid_field"),
+        ({"conversationId": 1.5, "content": "hi"}, 422, "invalid_field"),
+        ({"conversationId": 10**30, "content": "hi"}, 404, "conversation_not_found"),
+        ({"conversationId": "99999999999999999999999", "content": "hi"}, 404, "conversation_not_found"),
+        ({"conversationId": -1, "content": "hi"}, 404, "conversation_not_found"),
+        ({"content": "hi"}, 422, "recipient_required"),
+        ({}, 422, "content_empty"),
     ],
 )
-async def test_send_with_wrong_types(inbox: Stack, body: dict[str, Any], status: int) -> None:
+async def test_send_with_wrong_types(inbox: Stack, body: dict[str, Any], status: int, code: str) -> None:
     agent = await account(inbox)
-    assert_json_error(await agent.send(**body), status)
+    assert_json_error(await agent.send(**body), status, code)
 
 
 @pytest.mark.parametrize(
@@ -560,14 +567,16 @@ async def test_send_with_wrong_types(inbox: Stack, body: dict[str, Any], status:
 )
 async def test_bad_query_and_path_values(inbox: Stack, path: str, params: dict[str, str], status: int) -> None:
     agent = await account(inbox)
-    assert_json_error(await agent.get(path, **params), status)
+    code = "invalid_parameter" if status == 422 else "conversation_not_found"
+    assert_json_error(await agent.get(path, **params), status, code)
 
 
 async def test_out_of_range_values_on_existing_conversations(inbox: Stack) -> None:
     agent = await account(inbox)
     conv = await customer_conversation(inbox, agent)
     for params in ({"before": str(10**30)}, {"after": str(-(10**30))}, {"limit": "abc"}):
-        assert_json_error(await agent.get(f"/api/conversations/{conv['id']}/messages", **params), 422)
+        r = await agent.get(f"/api/conversations/{conv['id']}/messages", **params)
+        assert_json_error(r, 422, "invalid_parameter")
     # Extreme but representable values just work.
     assert len(await agent.messages(conv["id"], limit=10**12)) == 1
     assert len(await agent.messages(conv["id"], limit=-5)) == 1
@@ -575,8 +584,8 @@ async def test_out_of_range_values_on_existing_conversations(inbox: Stack) -> No
     assert len(await agent.conversations(limit=10**12)) == 1
     assert await agent.conversations(before=-5) == []
     assert await agent.conversations(before=2**60) == []
-    assert_json_error(await agent.post("/api/conversations/abc/read"), 404)
-    assert_json_error(await agent.post("/api/conversations/99999999999999999999999/read"), 404)
+    for path in ("/api/conversations/abc/read", "/api/conversations/99999999999999999999999/read"):
+        assert_json_error(await agent.post(path), 404, "conversation_not_found")
 
 
 async def test_csv_import_bad_bytes(inbox: Stack) -> None:
@@ -584,7 +593,7 @@ async def test_csv_import_bad_bytes(inbox: Stack) -> None:
     h = {**agent.headers, "Content-Type": "text/csv"}
     url = f"{inbox.base_url}/api/invitations/import"
     r = await inbox.http.post(url, content=b"Asha,\xff\xfe\n", headers=h)
-    assert "UTF-8" in assert_json_error(r, 422)
+    assert "UTF-8" in assert_json_error(r, 422, "invalid_encoding")
     phone = new_phone()
     # A cell beyond the csv module's size limit is reported, the rows before it are kept.
     huge = "x" * 200_000
@@ -628,7 +637,7 @@ async def test_nul_and_half_emoji_never_break_the_database(inbox: Stack) -> None
             content=('{"email": "%s", "password": "x"}' % email).encode(),
             headers={"Content-Type": "application/json"},
         )
-        assert_json_error(r, 401)
+        assert_json_error(r, 401, "wrong_credentials")
     r = await agent.get("/api/conversations", search="a\x00b")
     assert r.status_code == 200 and [c["id"] for c in r.json()] == [stored["conversationId"]]
     r = await inbox.http.post(
@@ -656,4 +665,4 @@ async def test_unknown_api_routes_are_json(inbox: Stack, method: str, path: str)
     agent = await account(inbox)
     r = await inbox.http.request(method, f"{inbox.base_url}{path}", headers=agent.headers)
     assert r.status_code in (404, 405), r.text
-    assert_json_error(r)
+    assert_json_error(r, code="no_route" if r.status_code == 404 else "method_not_allowed")

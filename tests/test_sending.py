@@ -112,6 +112,13 @@ async def test_an_admin_starting_a_conversation_owns_it(meta_reset: Stack) -> No
 
 
 NEW = "new phone"  # replaced by a fresh number: only the other fields are wrong
+REFUSAL_CODES = {
+    "content is empty": "content_empty",
+    "4096": "content_too_long",
+    "phone number": "invalid_phone",
+    "phoneNumber or conversationId": "recipient_required",
+    "not found": "conversation_not_found",
+}
 
 
 @pytest.mark.parametrize(
@@ -135,7 +142,7 @@ async def test_refused_before_sending(meta_reset: Stack, body: dict[str, Any], s
         body = {**body, "phoneNumber": new_phone()}
     r = await agent.send(**body)
     assert r.status_code == status, r.text
-    assert words in r.json()["error"]
+    assert r.json()["code"] == REFUSAL_CODES[words] and words in r.json()["error"]
     assert await inbox.meta_requests() == []
     assert await agent.conversations() == []
 
@@ -149,6 +156,7 @@ async def test_closed_24_hour_window_refuses_free_text(meta_reset: Stack) -> Non
     for body in ({"conversationId": closed["id"]}, {"phoneNumber": closed["phoneNumber"]}):
         r = await agent.send(content="Sorry for the delay", **body)
         assert r.status_code == 422, r.text
+        assert r.json()["code"] == "window_closed"
         error = r.json()["error"]
         assert "24-hour window" in error and "template" in error
     assert await inbox.meta_requests() == []

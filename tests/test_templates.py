@@ -191,7 +191,8 @@ async def test_without_the_account_id_sync_says_what_is_missing(meta_reset: Stac
     inbox = meta_reset
     admin = await account(inbox, admin=True)
     r = await admin.post("/api/templates/sync")
-    assert r.status_code == 503 and "WHATSAPP_BUSINESS_ACCOUNT_ID" in r.json()["error"]
+    assert r.status_code == 503 and r.json()["code"] == "not_configured"
+    assert "WHATSAPP_BUSINESS_ACCOUNT_ID" in r.json()["error"]
     r = await admin.get("/api/templates")
     assert r.status_code == 200 and r.json() == []
 
@@ -256,6 +257,22 @@ async def test_templates_without_parameters_and_with_header_parameters(template_
     assert all(m["status"] != "failed" for m in await agent.messages(conv["id"]))
 
 
+# The code each refusal below carries, by the start of its words.
+TEMPLATE_REFUSALS = [
+    ("takes", "invalid_template_parameters"),
+    ("parameter", "invalid_template_parameters"),
+    ("line breaks", "invalid_template_parameters"),
+    ("must be text", "invalid_template_parameters"),
+    ("must be a list", "invalid_template_parameters"),
+    ("header", "invalid_template_parameters"),
+    ("unknown template", "unknown_template"),
+    ("one of", "template_language_required"),
+    ("PENDING", "template_not_approved"),
+    ("template.name", "invalid_template"),
+    ("must be an object", "invalid_template"),
+]
+
+
 @pytest.mark.parametrize(
     "template,status,words",
     [
@@ -289,6 +306,7 @@ async def test_wrong_templates_are_refused_before_calling_meta(
     r = await agent.send(conversationId=conv["id"], template=template)
     assert r.status_code == status, r.text
     assert words in r.json()["error"]
+    assert r.json()["code"] == next(code for start, code in TEMPLATE_REFUSALS if words.startswith(start))
     assert sends(inbox) == []
     assert [m["type"] for m in await agent.messages(conv["id"])] == ["text"]
 
@@ -309,7 +327,7 @@ async def test_a_template_reopens_a_closed_window_where_free_text_is_refused(tem
     r = await agent.get(f"/api/conversations/{conv['id']}")
     assert r.json()["hasInbound"] is True
     r = await agent.send(conversationId=conv["id"], content="Sorry for the late answer")
-    assert r.status_code == 422 and "24-hour window" in r.json()["error"]
+    assert r.status_code == 422 and r.json()["code"] == "window_closed"
     assert sends(inbox) == []
 
     for target in ({"conversationId": conv["id"]}, {"phoneNumber": conv["phoneNumber"]}):
@@ -369,6 +387,7 @@ async def test_a_template_changed_at_meta_fails_with_the_parameter_count_error(t
         conversationId=conv["id"], template={"name": "order_update", "language": "en", "parameters": ["Asha", "#1"]}
     )
     assert r.status_code == 422 and "takes 3 parameter(s)" in r.json()["error"]
+    assert r.json()["code"] == "invalid_template_parameters"
 
 
 async def test_the_same_client_id_sends_a_template_once(template_inbox: Stack) -> None:
