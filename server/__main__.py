@@ -15,10 +15,11 @@ from typing import Any
 import httpx
 import uvicorn
 
-from . import demo, ingest, logs, media, templates
+from . import demo, ingest, invitation_csv, logs, media, templates
 from .auth import hash_password, new_token
 from .db import Database
 from .errors import AppError
+from .realtime import Hub
 from .settings import MissingSetting, Settings
 from .store import Store
 from .whatsapp import CloudAPI, SendError
@@ -122,6 +123,14 @@ def first_start_notes(settings: Settings, users: int, url: str) -> str:
     return "\n".join(lines)
 
 
+async def reach_broadcast(store: Store, url: str) -> int:
+    """Connect to the broadcast channel once and leave, so a wrong URL is found before serving."""
+    hub = Hub(store.db, url)
+    await hub.start()
+    await hub.stop()
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from .app import create_app
 
@@ -133,6 +142,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     except Exception as exc:  # say which database, instead of a start-up traceback
         print(f"error: cannot open the database {shown_url(settings.database_url)}: {exc}", file=sys.stderr)
         return 1
+    if settings.broadcast_url.split(":", 1)[0].lower() != "memory":
+        try:
+            with_store(settings, lambda store: reach_broadcast(store, settings.broadcast_url))
+        except Exception as exc:  # one line naming the setting, not uvicorn's start-up traceback
+            print(f"error: cannot reach BROADCAST_URL={shown_url(settings.broadcast_url)}: {exc}", file=sys.stderr)
+            return 1
     notes = first_start_notes(settings, users, f"http://{args.host}:{args.port}")
     if notes:
         print(notes, file=sys.stderr)
@@ -183,8 +198,6 @@ def cmd_create_token(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_import_invitations(args: argparse.Namespace, settings: Settings) -> int:
-    from .api import import_invitations_csv
-
     path = Path(args.file)
     if not path.is_file():
         print(f"error: no file {path}", file=sys.stderr)
@@ -195,8 +208,14 @@ def cmd_import_invitations(args: argparse.Namespace, settings: Settings) -> int:
         if user_id is None:
             print(f"error: no user {args.user}", file=sys.stderr)
             return 1
-        result = await import_invitations_csv(store, user_id, path.read_text(encoding="utf-8-sig"))
+        try:
+            result = await invitation_csv.import_invitations(store, user_id, path.read_bytes())
+        except invitation_csv.UnreadableFile as exc:
+            print(f"error: {path}: {exc}", file=sys.stderr)
+            return 1
         print(f"imported {result['imported']} invitation(s)")
+        if result["errors"]:
+            print(f"{len(result['errors'])} row(s) of {path} not imported:", file=sys.stderr)
         for err in result["errors"]:
             print(f"  line {err['line']}: {err['error']}", file=sys.stderr)
         return 0 if not result["errors"] else 1

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -12,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import queries
+from . import invitation_csv, queries
 from .auth import (
     User,
     bearer_token,
@@ -21,7 +19,7 @@ from .auth import (
     token_hash,
     user_for_token,
 )
-from .errors import AppError, BadRequest, Forbidden, Invalid, NotFound, Unauthenticated
+from .errors import BadRequest, Forbidden, Invalid, NotFound, Unauthenticated
 from .sanitize import storable
 
 log = logging.getLogger(__name__)
@@ -244,46 +242,6 @@ async def add_invitation(request: Request, user: User) -> Response:
     return JSONResponse(invitation, status_code=201)
 
 
-_HEADER_WORDS = ("phone", "number", "mobile", "tel", "whatsapp", "msisdn", "wa_id")
-
-
-def _looks_like_header(cell: str) -> bool:
-    text = cell.strip().lower()
-    return not any(ch.isdigit() for ch in text) and any(word in text for word in _HEADER_WORDS)
-
-
-async def import_invitations_csv(store: Any, owner_id: int, text: str) -> dict[str, Any]:
-    """Rows `name,phone` (a header row is optional); bad rows are reported, good ones kept."""
-    imported, errors = 0, []
-    reader = csv.reader(io.StringIO(text))
-    first = True
-    while True:
-        line_no = reader.line_num + 1  # where the next row starts (a quoted cell may span lines)
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            errors.append({"line": line_no, "error": f"not valid CSV: {exc}"})
-            break
-        if not row or not any(cell.strip() for cell in row):
-            continue
-        if first:
-            first = False
-            # A header: the first row, naming the phone column instead of holding a number.
-            if len(row) >= 2 and _looks_like_header(row[1]):
-                continue
-        if len(row) < 2:
-            errors.append({"line": line_no, "error": "expected two columns: name, phone"})
-            continue
-        try:
-            await store.add_invitation(owner_id, row[0], row[1])
-            imported += 1
-        except AppError as exc:
-            errors.append({"line": line_no, "error": exc.message})
-    return {"imported": imported, "errors": errors}
-
-
 @authenticated
 async def import_invitations(request: Request, user: User) -> Response:
     content_type = request.headers.get("content-type", "")
@@ -296,10 +254,9 @@ async def import_invitations(request: Request, user: User) -> Response:
     else:
         raw = await request.body()
     try:
-        text = storable(raw.decode("utf-8-sig"))
-    except UnicodeDecodeError:
-        raise Invalid("the CSV must be UTF-8 text", "invalid_encoding") from None
-    return JSONResponse(await import_invitations_csv(request.app.state.store, user.id, text))
+        return JSONResponse(await invitation_csv.import_invitations(request.app.state.store, user.id, raw))
+    except invitation_csv.UnreadableFile as exc:
+        raise Invalid(str(exc), "unreadable_file") from None
 
 
 # -- events (polling fallback for the websocket) -------------------------------------------

@@ -7,7 +7,11 @@ sends many of them without the 9th digit, so the match key restores it.
 
 from __future__ import annotations
 
+import logging
+
 import phonenumbers
+
+log = logging.getLogger(__name__)
 
 
 class InvalidPhone(ValueError):
@@ -38,8 +42,11 @@ def normalize(raw: str, default_region: str = "") -> str:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
         if region is None and not text.startswith("+"):
+            # The agent can fix the number; the setting is the operator's business, so it goes
+            # to the log, not into the message the dashboard shows.
+            log.info("refused a number without a country code; set DEFAULT_REGION (e.g. TZ) to read them as local")
             raise InvalidPhone(
-                f"{raw!r} has no country code: write it as +<country code><number> or set DEFAULT_REGION"
+                f"{raw!r} has no country code: type the number with its country code, e.g. +255 712 345 678"
             ) from exc
         raise InvalidPhone(f"{raw!r} is not a phone number") from exc
     if not phonenumbers.is_valid_number(number):

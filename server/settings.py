@@ -7,11 +7,22 @@ instead of patching globals.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+import phonenumbers
+
 DEFAULT_DATABASE_URL = "sqlite:///./data/chat.db"
 DEFAULT_API_BASE = "https://graph.facebook.com/v21.0"
+
+
+class SettingError(ValueError):
+    """A setting has a value the server cannot use; the message is one line naming it."""
+
+    def __init__(self, name: str, raw: str, expected: str) -> None:
+        super().__init__(f"{name}={raw!r} is not valid: {expected}")
+        self.name = name
 
 
 class MissingSetting(RuntimeError):
@@ -66,14 +77,7 @@ class Settings:
             raw = values.get(f.name.upper())
             if raw is None or raw == "":
                 continue
-            if f.name in ("send_retry_delays", "media_retry_delays"):
-                kwargs[f.name] = tuple(float(x) for x in raw.split(",") if x.strip())
-            elif f.type in ("float",):
-                kwargs[f.name] = float(raw)
-            elif f.type in ("int",):
-                kwargs[f.name] = int(raw)
-            else:
-                kwargs[f.name] = raw
+            kwargs[f.name] = _parse(f.name.upper(), str(f.type), raw.strip())
         return cls(**kwargs)
 
     def with_(self, **changes: object) -> Settings:
@@ -104,3 +108,52 @@ def read_env_file(path: Path) -> dict[str, str]:
             value = value[1:-1]
         out[key] = value
     return out
+
+
+_SCHEMES = {
+    "DATABASE_URL": (
+        ("sqlite", "postgres", "postgresql"),
+        "sqlite:///./data/chat.db or postgresql://user:password@host:5432/name",
+    ),
+    "BROADCAST_URL": (
+        ("memory", "redis", "rediss", "postgres", "postgresql"),
+        "memory://, redis://host:6379/0 or postgresql://…",
+    ),
+    "WHATSAPP_API_BASE": (("http", "https"), "an http(s) URL such as https://graph.facebook.com/v21.0"),
+}
+
+
+def _parse(name: str, kind: str, raw: str) -> object:
+    """One setting's value from its text; a wrong one is a SettingError naming the variable."""
+    if name in ("SEND_RETRY_DELAYS", "MEDIA_RETRY_DELAYS"):
+        try:
+            delays = tuple(float(x) for x in raw.split(",") if x.strip())
+        except ValueError:
+            raise SettingError(name, raw, "expected comma-separated seconds, e.g. 0.5,2,5") from None
+        if any(d < 0 or d != d for d in delays):
+            raise SettingError(name, raw, "delays are seconds, 0 or more")
+        return delays
+    if kind == "float":
+        try:
+            value = float(raw)
+        except ValueError:
+            raise SettingError(name, raw, "expected a number of seconds or hours, e.g. 15") from None
+        if not value > 0 or value == float("inf"):
+            raise SettingError(name, raw, "expected a number greater than 0")
+        return value
+    if kind == "int":
+        try:
+            number = int(raw)
+        except ValueError:
+            raise SettingError(name, raw, "expected a whole number, e.g. 5000") from None
+        if number <= 0:
+            raise SettingError(name, raw, "expected a whole number greater than 0")
+        return number
+    if name in _SCHEMES:
+        schemes, example = _SCHEMES[name]
+        scheme, sep, rest = raw.partition("://")
+        if not sep or scheme.lower() not in schemes or (scheme.lower() != "memory" and not rest.strip("/")):
+            raise SettingError(name, re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", raw), f"expected {example}")
+    if name == "DEFAULT_REGION" and raw.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        raise SettingError(name, raw, "expected a two-letter country code such as TZ, DE or US")
+    return raw

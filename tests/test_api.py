@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from server.auth import new_token
-from tests.servers import PASSWORD, Agent, Stack, new_phone
+from tests.servers import PASSWORD, Agent, Stack, new_phone, stack
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -448,7 +448,7 @@ async def test_csv_import_with_header(inbox: Stack) -> None:
     errors = {e["line"]: e["error"] for e in result["errors"]}
     assert set(errors) == {3, 6, 7, 8}
     assert "phone number" in errors[3]
-    assert "two columns" in errors[6]
+    assert errors[6] == "no phone number in the 'Phone Number' column"
     assert "already invited" in errors[7]
     assert "name" in errors[8]
     listed = {i["phoneNumber"]: i["name"] for i in (await agent.get("/api/invitations")).json()}
@@ -592,8 +592,9 @@ async def test_csv_import_bad_bytes(inbox: Stack) -> None:
     agent = await account(inbox)
     h = {**agent.headers, "Content-Type": "text/csv"}
     url = f"{inbox.base_url}/api/invitations/import"
+    # Not UTF-8: read as Windows-1252, so the row is reported for what it holds.
     r = await inbox.http.post(url, content=b"Asha,\xff\xfe\n", headers=h)
-    assert "UTF-8" in assert_json_error(r, 422, "invalid_encoding")
+    assert r.status_code == 200 and r.json()["errors"] == [{"line": 1, "error": "'ÿþ' is not a phone number"}], r.text
     phone = new_phone()
     # A cell beyond the csv module's size limit is reported, the rows before it are kept.
     huge = "x" * 200_000
@@ -666,3 +667,43 @@ async def test_unknown_api_routes_are_json(inbox: Stack, method: str, path: str)
     r = await inbox.http.request(method, f"{inbox.base_url}{path}", headers=agent.headers)
     assert r.status_code in (404, 405), r.text
     assert_json_error(r, code="no_route" if r.status_code == 404 else "method_not_allowed")
+
+
+async def test_csv_import_detects_encoding_delimiter_and_columns(inbox: Stack) -> None:
+    agent = await account(inbox)
+    url = f"{inbox.base_url}/api/invitations/import"
+    h = {**agent.headers, "Content-Type": "text/csv"}
+    p1, p2, p3, p4, p5 = (new_phone() for _ in range(5))
+    files = [
+        # Excel on a French or German system: Windows-1252, semicolons, phone first.
+        (f"Mobile;Full Name\r\n{p1};Zoë Ndege – café\r\n".encode("cp1252"), {p1: "Zoë Ndege – café"}),
+        # Tabs, UTF-16 with a BOM (Excel's "Unicode text"), first and last name columns.
+        (f"First name\tLast name\tPhone number\n Baraka\tMushi\t{p2}\n".encode("utf-16"), {p2: "Baraka Mushi"}),
+        # No header, the number first.
+        (f"{p3},Neema\n".encode(), {p3: "Neema"}),
+        # UTF-8 with a BOM, quoted cells holding the delimiter, WhatsApp header spelling.
+        (f'\ufeff"whatsapp_number","contact name"\n"{p4}","Said, Jr."\n'.encode(), {p4: "Said, Jr."}),
+        (f"phone|name\n{p5}|Pipe\n".encode(), {p5: "Pipe"}),
+    ]
+    for body, _ in files:
+        r = await inbox.http.post(url, content=body, headers=h)
+        assert r.status_code == 200 and r.json() == {"imported": 1, "errors": []}, (body, r.text)
+    listed = {i["phoneNumber"]: i["name"] for i in (await agent.get("/api/invitations")).json()}
+    for _, expected in files:
+        assert expected.items() <= listed.items(), listed
+
+    # A header without a phone column says what it found; a spreadsheet is not taken for text.
+    r = await inbox.http.post(url, content=b"Name;Email\nAsha;asha@example.com\n", headers=h)
+    [error] = r.json()["errors"]
+    assert error == {"line": 1, "error": "no phone column in the header ('Name', 'Email'): name one 'phone'"}
+    r = await inbox.http.post(url, content=b"PK\x03\x04\x14\x00\x00\x00", headers=h)
+    assert "save it as CSV" in assert_json_error(r, 422)
+
+
+async def test_a_number_without_country_code_tells_the_agent_what_to_type(tmp_path: Any) -> None:
+    async with stack(f"sqlite:///{tmp_path}/noregion.db", default_region="") as s:
+        agent = await s.user()
+        r = await agent.send(phoneNumber="0712 345 678", content="hello")
+        error = assert_json_error(r, 422)
+        assert "type the number with its country code, e.g. +255" in error
+        assert "DEFAULT_REGION" not in error

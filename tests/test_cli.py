@@ -176,3 +176,56 @@ async def test_users_tokens_and_invitations_from_the_command_line(cli: CLI) -> N
         assert "replayed 1 webhook event(s), 0 still not fully processed" in r.out
         convs = (await s.http.get(f"{s.base_url}/api/conversations", headers=agent_headers)).json()
         assert len(convs) == 1 and convs[0]["unreadCount"] == 1  # replaying stored nothing twice
+
+
+async def test_csv_import_reads_excel_files_as_they_are(cli: CLI) -> None:
+    """A Latin-1 file from Excel, `;`-separated, phone column first, French header: imported,
+    and each rejected row is listed with its line and reason."""
+    r = await cli("create-user", "agent@example.com", "--password", PASSWORD)
+    assert r.code == 0, r
+    p1, p2, p3 = new_phone(), new_phone(), new_phone()
+    text = f"Téléphone;Nom\r\n{p1};José Müller\r\n0{p2[4:]};Françoise\r\n12ab;Bad\r\n;Nobody\r\n{p3};\r\n"
+    (cli.cwd / "latin1.csv").write_bytes(text.encode("latin-1"))
+    (cli.cwd / "book.xlsx").write_bytes(b"PK\x03\x04" + b"\x00" * 64)
+    imported, spreadsheet = await asyncio.gather(
+        cli("import-invitations", "latin1.csv", "--user", "agent@example.com"),
+        cli("import-invitations", "book.xlsx", "--user", "agent@example.com"),
+    )
+    assert imported.code == 1, imported
+    assert "imported 2 invitation(s)" in imported.out, imported
+    assert "3 row(s) of latin1.csv not imported" in imported.err, imported
+    assert "line 4: '12ab' is not a phone number" in imported.err, imported
+    assert "line 5: no phone number in the 'Téléphone' column" in imported.err, imported
+    assert "line 6: name is required" in imported.err, imported
+    assert "Traceback" not in imported.err and "codec" not in imported.err
+    assert_clean_error(spreadsheet, 1, "save it as CSV")
+
+    async with stack(cli.database_url) as s:
+        login = await s.http.post(
+            f"{s.base_url}/api/auth/login", json={"email": "agent@example.com", "password": PASSWORD}
+        )
+        headers = {"Authorization": f"Bearer {login.json()['token']}"}
+        invitations = (await s.http.get(f"{s.base_url}/api/invitations", headers=headers)).json()
+        assert {i["phoneNumber"]: i["name"] for i in invitations} == {p1: "José Müller", p2: "Françoise"}
+
+
+@pytest.mark.parametrize(
+    "setting,words",
+    [
+        ("BROADCAST_URL=redis-cluster://x", "BROADCAST_URL='redis-cluster://x' is not valid: expected memory://"),
+        ("BROADCAST_URL=redis://127.0.0.1:1/0", "cannot reach BROADCAST_URL=redis://127.0.0.1:1/0"),
+        ("DATABASE_URL=mysql://u:secret@db/x", "DATABASE_URL='mysql://u:***@db/x' is not valid"),
+        ("SEND_TIMEOUT=fast", "SEND_TIMEOUT='fast' is not valid: expected a number"),
+        ("SEND_RETRY_DELAYS=1,two", "SEND_RETRY_DELAYS='1,two' is not valid"),
+        ("WS_QUEUE_SIZE=0", "WS_QUEUE_SIZE='0' is not valid: expected a whole number greater than 0"),
+        ("DEFAULT_REGION=Tanzania", "DEFAULT_REGION='Tanzania' is not valid: expected a two-letter country code"),
+    ],
+)
+async def test_every_bad_setting_is_one_line_naming_it(cli: CLI, setting: str, words: str) -> None:
+    name, _, value = setting.partition("=")
+    cli.env[name] = value
+    r = await cli("serve", "--port", "1")
+    assert r.code == 1, r
+    assert r.err.strip().splitlines() == [f"error: {r.err.strip().removeprefix('error: ')}"], r.err
+    assert words in r.err, r.err
+    assert "secret" not in r.err

@@ -40,10 +40,14 @@ def test_eleven_digit_local_mobiles_use_the_default_region() -> None:
     assert normalize("13812345678", "CN") == "+8613812345678"
 
 
-def test_missing_country_code_says_so() -> None:
-    with pytest.raises(InvalidPhone) as exc:
+def test_missing_country_code_says_what_the_agent_can_do(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("INFO", logger="server.phones"), pytest.raises(InvalidPhone) as exc:
         normalize("0712345678")
-    assert "country code" in str(exc.value) and "DEFAULT_REGION" in str(exc.value)
+    # The agent reads this in the dashboard: what to type, not a server setting.
+    assert "type the number with its country code, e.g. +255" in str(exc.value)
+    assert "DEFAULT_REGION" not in str(exc.value)
+    # The operator reads the setting in the log.
+    assert "set DEFAULT_REGION" in caplog.text
 
 
 @pytest.mark.parametrize(
