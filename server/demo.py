@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import math
 import random
 import secrets
 import signal
@@ -29,7 +30,7 @@ import sys
 import time
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,9 @@ THANKS = [
     "Wonderful, thank you so much",
 ]
 REACTIONS = ["👍", "❤️", "🙏", "😊"]
+# What a customer who got no answer writes, once, before going quiet until someone replies.
+NUDGE_AFTER_TICKS = 8
+NUDGES = ["Hello? 🙂", "Any news?", "Sorry to insist, did you see my message?", "Still there?"]
 
 
 @dataclass(frozen=True)
@@ -85,15 +89,43 @@ class Photo:
         )
 
 
+@dataclass(frozen=True)
+class Voice:
+    """A voice note: a few seconds of murmur, made here as WAV (no codec library needed)."""
+
+    seconds: float = 3.0
+
+    def wav(self, rate: int = 8000) -> bytes:
+        frames = bytearray()
+        for i in range(int(self.seconds * rate)):
+            t = i / rate
+            syllables = 0.5 + 0.5 * math.sin(2 * math.pi * 3.1 * t)  # the rhythm of speech
+            pitch = 170 + 30 * math.sin(2 * math.pi * 0.7 * t)
+            sample = syllables * (math.sin(2 * math.pi * pitch * t) + 0.4 * math.sin(4 * math.pi * pitch * t))
+            frames += struct.pack("<h", int(6000 * sample))
+        header = struct.pack("<4sI4s4sIHHIIHH4sI", b"RIFF", 36 + len(frames), b"WAVE", b"fmt ", 16, 1, 1, rate,
+                             rate * 2, 2, 16, b"data", len(frames))  # fmt: skip
+        return header + bytes(frames)
+
+
+Line = str | Photo | Voice
+Turn = list[Line]  # what a customer writes in one go, then waits for an answer
+
+
 @dataclass
 class Customer:
+    """A simulated customer. `topics` are short exchanges: the customer writes a turn, waits
+    until an agent's reply reaches them (a failed reply does not), writes the next turn, and
+    after the last one thanks or reacts. Nobody answering: one nudge, then silence."""
+
     name: str
     phone: str  # E.164
     invited_by: str | None  # email of the account that invited them; None: the unassigned inbox
-    opening: list[tuple[int, str]]  # (minutes ago, text): the history seeded on the first run
-    lines: list[str | Photo]  # what they write now and then, in turn
+    opened_minutes_ago: float  # when the first turn of the first topic was written (seeded)
+    topics: list[list[Turn]]
     chattiness: float = 1.0
-    next_line: int = field(default=0, repr=False)
+    patient: bool = False  # never nudges (the conversation whose 24-hour window has closed)
+    fails_first_reply: int = 0  # Meta error code of the seeded reply that fails (0: none)
 
     @property
     def wa_id(self) -> str:
@@ -106,13 +138,12 @@ def customers() -> list[Customer]:
             "Amina Juma",
             "+255712345001",
             ADMIN_EMAIL,
-            [(42, "Hi! Do you still have sourdough loaves today? 🍞")],
+            42,
             [
-                "Could I pick up two croissants at 5?",
-                "Is the chocolate cake nut-free?",
-                "What time do you close on Sundays?",
-                "Do you deliver to Mikocheni?",
-                "Can I pay by M-Pesa when I pick up?",
+                [["Hi! Do you still have sourdough loaves today? 🍞"], ["Yes please! I'll come by around 5."]],
+                [["Is the chocolate cake nut-free? My son is allergic."], ["Then I'll take the vanilla one 🙂"]],
+                [["What time do you close on Sundays?"]],
+                [["Do you deliver to Mikocheni?", "It's for my mother's birthday on Friday"], ["Can I pay by M-Pesa?"]],
             ],
             1.2,
         ),
@@ -120,42 +151,73 @@ def customers() -> list[Customer]:
             "Lukas Becker",
             "+4915123456789",
             ADMIN_EMAIL,
+            25,
             [
-                (25, "Hello, I'd like to order a birthday cake for Saturday."),
-                (24, "Something with strawberries, for about 12 people."),
-            ],
-            [
-                "Can you write 'Alles Gute, Mia!' on it?",
-                Photo("This is the kind of design Mia loves"),
-                "Would 3 pm on Saturday work for pick-up?",
-                "How much would a second, smaller cake be?",
-                "Do you have candles too? 🎂",
+                [
+                    [
+                        "Hello, I'd like to order a birthday cake for Saturday.",
+                        Photo("This is the kind of design Mia loves"),
+                        Voice(3.0),
+                    ],
+                    ["Something with strawberries, for about 12 people. Can you write 'Alles Gute, Mia!' on it?"],
+                    ["Would 3 pm on Saturday work for pick-up?"],
+                ],
+                [["How much would a second, smaller cake be?"], ["Ok, let's do that too. Do you have candles? 🎂"]],
             ],
         ),
         Customer(
             "Ngozi Okafor",
             "+2348031234567",
             AGENT_EMAIL,
-            [(15, "Good morning! Is your office catering menu still available?")],
+            15,
             [
-                "We'd be 25 people on Thursday.",
-                "Could you add a vegan option?",
-                "Can you send the invoice to my email?",
-                "Our meeting moved to 11:30, is that OK?",
+                [
+                    ["Good morning! Is your office catering menu still available?"],
+                    ["We'd be 25 people on Thursday. Could you add a vegan option?"],
+                    ["Great. Can you send the invoice to ngozi@example.com?"],
+                ],
+                [["Our meeting moved to 11:30, is that still OK?"]],
             ],
         ),
         Customer(
             "Jordan Reyes",
             "+14155550132",
             None,
-            [(3, "hey, are you open on public holidays?")],
+            3,
             [
-                "found you on Instagram, love the cinnamon rolls",
-                "do you do gluten-free bread?",
-                "is there parking nearby?",
-                "can I book a table for 4 tomorrow?",
+                [["hey, are you open on public holidays?"], ["cool. is there parking nearby?"]],
+                [["found you on Instagram, love the cinnamon rolls", "do you do gluten-free bread?"]],
+                [["can I book a table for 4 tomorrow morning?"]],
             ],
             0.8,
+        ),
+        Customer(
+            "Kwame Mensah",
+            "+233241234567",
+            ADMIN_EMAIL,
+            50,
+            [
+                [["Hello, is my order #2213 ready? I paid yesterday."], ["Great, I'll come at 2. Thanks!"]],
+                [["Can I add two meat pies to my next order?"]],
+            ],
+            0.7,
+            # WhatsApp's answer when the customer has not accepted its latest terms yet: the
+            # seeded reply fails with Meta's reason; Retry then goes through.
+            fails_first_reply=131026,
+        ),
+        Customer(
+            "Fatuma Hassan",
+            "+255754987654",
+            ADMIN_EMAIL,
+            26 * 60,  # more than 24 hours ago: only a template can reach her now
+            [
+                [
+                    ["Hello! Do you make wedding cakes? Ours is on 14 June, about 120 guests."],
+                    ["Yes please! Could we come for a tasting next week?"],
+                ],
+            ],
+            0.5,
+            patient=True,
         ),
     ]
 
@@ -163,6 +225,7 @@ def customers() -> list[Customer]:
 # Invited, but has not written yet: shows an invitation without a conversation.
 QUIET_INVITATION = ("Mariana Souza", "+5511987650123", ADMIN_EMAIL)
 SEED_REPLY = "Hi Amina! Yes, we have six left. Shall I keep one for you?"
+FAILED_REPLY = "Hi Kwame, yes, it's ready! You can pick it up after 2 pm."
 
 
 def sqlite_path(url: str) -> str | None:
@@ -429,23 +492,28 @@ class Demo:
                 pass  # invited on an earlier run
 
     async def _seed(self, admin: Any) -> None:
-        """A short history, through the real loop: signed webhooks in, a reply out."""
+        """A short history, through the real loop: signed webhooks in, replies out (one of
+        which fails with Meta's reason)."""
         now = time.time()
-        openings = [(minutes, text, c) for c in self.customers for minutes, text in c.opening]
-        for minutes, text, customer in sorted(openings, key=lambda o: -o[0]):  # oldest first
-            status = await self.meta.post_webhook(
-                self.meta.inbound_value(
-                    {"from": customer.wa_id, "name": customer.name, "text": text, "timestamp": now - minutes * 60}
-                )
-            )
+        openings = []
+        for c in self.customers:
+            for i, line in enumerate(c.topics[0][0]):
+                openings.append((now - c.opened_minutes_ago * 60 + i * 20, line, c))
+        for at, line, customer in sorted(openings, key=lambda o: o[0]):  # oldest first
+            fields = {"from": customer.wa_id, "name": customer.name, "timestamp": at, **message_of(self.meta, line)}
+            status = await self.meta.post_webhook(self.meta.inbound_value(fields))
             if status != 200:
                 raise DemoFailed(f"the inbox refused the stand-in's webhook (HTTP {status})")
-        amina = await self.app.state.db.fetch_val(
-            "SELECT id FROM conversations WHERE phone_number = :p", p=self.customers[0].phone
-        )
         outbox = self.app.state.outbox
-        await outbox.mark_read(admin, amina)
-        await outbox.send_text(admin, SEED_REPLY, conversation_id=amina)
+        failing = [(c, FAILED_REPLY) for c in self.customers if c.fails_first_reply]
+        for customer, text in [(self.customers[0], SEED_REPLY), *failing]:
+            conversation = await self.app.state.db.fetch_val(
+                "SELECT id FROM conversations WHERE phone_number = :p", p=customer.phone
+            )
+            if customer.fails_first_reply:
+                self.meta.fail_sends_to(customer.wa_id, customer.fails_first_reply)
+            await outbox.mark_read(admin, conversation)
+            await outbox.send_text(admin, text, conversation_id=conversation)
 
     def _media_dir(self) -> str:
         media_dir = str(getattr(self.settings, "media_dir", "data/demo-media"))
@@ -483,8 +551,38 @@ class Demo:
         print("\n".join(lines), flush=True)
 
 
+def message_of(meta: Any, line: Line) -> dict[str, Any]:
+    """The /simulate/inbound fields for one line; files are registered with the stand-in."""
+    if isinstance(line, Photo):
+        media_id = meta.register_media(line.png(), "image/png", "design.png")
+        return {"type": "image", "image": {"id": media_id, "mime_type": "image/png", "caption": line.caption}}
+    if isinstance(line, Voice):
+        media_id = meta.register_media(line.wav(), "audio/wav", None)
+        return {"type": "audio", "audio": {"id": media_id, "mime_type": "audio/wav", "voice": True}}
+    return {"text": line}
+
+
+def _text_of(line: Line) -> str:
+    return line if isinstance(line, str) else line.caption if isinstance(line, Photo) else ""
+
+
+@dataclass
+class _Progress:
+    topic: int = 0
+    turn: int = 0  # the turn of `topic` last written
+    idle: bool = False  # the last topic is over (thanked): a new one may start
+    nudged: bool = False
+    waited: int = 0  # ticks since this customer last wrote without an answer
+    consumed: int = 0  # id of the last agent reply this customer already answered
+
+
 class Simulator:
-    """Customers writing now and then, and answering the agents' replies."""
+    """Customers writing now and then, and answering the agents' replies.
+
+    The pace follows the agents: a customer moves on only when a reply has reached them
+    (failed replies do not count, so nobody thanks you for a message they never got), and a
+    customer nobody answers nudges once and then waits. Left alone, the inbox gets a handful of
+    unread messages per customer, never an endless pile."""
 
     def __init__(
         self, meta: Any, db: Any, people: list[Customer], interval: float, rng: random.Random | None = None
@@ -492,13 +590,11 @@ class Simulator:
         self.meta = meta
         self.db = db
         self.people = people
-        self.by_wa_id = {c.wa_id: c for c in people}
         self.interval = interval
         self.rng = rng or random.Random()
-        self.seen = 0  # how many of the stand-in's recorded API calls were looked at
-        self.owed: list[str] = []  # wa_ids an agent replied to, who have not answered yet
-        for c in people:
-            c.next_line = self.rng.randrange(len(c.lines))
+        self.progress = {c.wa_id: _Progress(idle=True) for c in people}
+        self.owed: list[Customer] = []  # answered by an agent, who have not responded yet
+        self.loaded = False
 
     async def run(self) -> None:
         while True:
@@ -508,42 +604,120 @@ class Simulator:
             except Exception as exc:  # a hiccup must not end the demo
                 log.warning("a simulated customer could not write: %r", exc)
 
-    def _collect_replies(self) -> None:
-        """Agent replies the stand-in accepted since the last look."""
-        if len(self.meta.requests) < self.seen:  # the stand-in was reset
-            self.seen = 0
-        calls = self.meta.requests[self.seen :]
-        self.seen += len(calls)
-        for call in calls:
-            body = call.get("json")
-            if isinstance(body, dict) and body.get("type") == "text":
-                wa_id = "".join(ch for ch in str(body.get("to", "")) if ch.isdigit())
-                if wa_id in self.by_wa_id and wa_id not in self.owed:
-                    self.owed.append(wa_id)
+    async def load(self) -> None:
+        """Where each conversation stands, from the database: a re-run continues the script."""
+        for c in self.people:
+            rows = await self.db.fetch_all(
+                "SELECT m.content FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+                " WHERE c.phone_number = :p AND m.direction = 'inbound' ORDER BY m.id DESC LIMIT 5",
+                p=c.phone,
+            )
+            if not rows:
+                continue
+            said = [r["content"] for r in rows]
+            progress = self.progress[c.wa_id]
+            progress.idle = said[0] in THANKS
+            progress.nudged = said[0] in NUDGES
+            place = next(
+                (
+                    (t, n)
+                    for text in said
+                    for t, topic in enumerate(c.topics)
+                    for n, turn in enumerate(topic)
+                    if text and any(_text_of(line) == text for line in turn)
+                ),
+                None,
+            )
+            if place is not None:
+                progress.topic, progress.turn = place
+                if progress.idle:
+                    progress.topic = (progress.topic + 1) % len(c.topics)
+        self.loaded = True
+
+    async def _answered(self, c: Customer) -> int | None:
+        """The id of an agent reply that reached `c` after their last message, if any."""
+        row = await self.db.fetch_one(
+            "SELECT MAX(CASE WHEN m.direction = 'inbound' THEN m.id END) AS last_in,"
+            " MAX(CASE WHEN m.direction = 'outbound' AND m.status IN ('sent', 'delivered', 'read')"
+            " THEN m.id END) AS last_ok"
+            " FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE c.phone_number = :p",
+            p=c.phone,
+        )
+        if row is None or row["last_ok"] is None:
+            return None
+        last_ok = int(row["last_ok"])
+        if last_ok > max(int(row["last_in"] or 0), self.progress[c.wa_id].consumed):
+            return last_ok
+        return None
 
     async def tick(self) -> None:
-        self._collect_replies()
+        if not self.loaded:
+            await self.load()
+        for c in self.people:
+            progress = self.progress[c.wa_id]
+            progress.waited += 1
+            if not progress.idle and c not in self.owed:
+                reply = await self._answered(c)
+                if reply is not None:
+                    progress.consumed = reply
+                    self.owed.append(c)
         if self.owed and self.rng.random() < 0.8:
-            customer = self.by_wa_id[self.owed.pop(0)]
-            reply_wamid = await self._last_reply(customer)
-            if reply_wamid and self.rng.random() < 0.3:
-                await self.react(customer, reply_wamid, self.rng.choice(REACTIONS))
-            else:
-                await self.write(customer, self.rng.choice(THANKS))
+            await self.respond(self.owed.pop(0))
             return
-        customer = self.rng.choices(self.people, weights=[c.chattiness for c in self.people])[0]
-        line = customer.lines[customer.next_line % len(customer.lines)]
-        customer.next_line += 1
-        if isinstance(line, Photo):
-            await self.send_photo(customer, line)
+        idle = [c for c in self.people if self.progress[c.wa_id].idle and not c.patient]
+        if idle:
+            customer = self.rng.choices(idle, weights=[c.chattiness for c in idle])[0]
+            progress = self.progress[customer.wa_id]
+            progress.turn, progress.idle, progress.nudged = 0, False, False
+            await self.write_turn(customer, customer.topics[progress.topic][0])
+            return
+        waiting = [
+            c
+            for c in self.people
+            if not self.progress[c.wa_id].idle
+            and not self.progress[c.wa_id].nudged
+            and self.progress[c.wa_id].waited >= NUDGE_AFTER_TICKS
+            and not c.patient
+        ]
+        if waiting and self.rng.random() < 0.3:
+            customer = self.rng.choice(waiting)
+            self.progress[customer.wa_id].nudged = True
+            await self.write(customer, self.rng.choice(NUDGES))
+
+    async def respond(self, customer: Customer) -> None:
+        """The next turn of the topic, or, after its last turn, thanks or a reaction."""
+        progress = self.progress[customer.wa_id]
+        topic = customer.topics[progress.topic]
+        progress.nudged = False
+        if progress.turn + 1 < len(topic):
+            progress.turn += 1
+            await self.write_turn(customer, topic[progress.turn])
+            return
+        progress.topic, progress.turn, progress.idle = (progress.topic + 1) % len(customer.topics), 0, True
+        reply_wamid = await self._last_reply(customer)
+        if reply_wamid and self.rng.random() < 0.3:
+            await self.react(customer, reply_wamid, self.rng.choice(REACTIONS))
         else:
-            await self.write(customer, line)
+            await self.write(customer, self.rng.choice(THANKS))
+
+    async def write_turn(self, customer: Customer, turn: Turn) -> None:
+        self.progress[customer.wa_id].waited = 0
+        for i, line in enumerate(turn):
+            if i:
+                await asyncio.sleep(min(1.5, self.interval * 0.2))  # typing the next line
+            if isinstance(line, Photo):
+                await self.send_photo(customer, line)
+            elif isinstance(line, Voice):
+                log.info("%s (%s) sends a voice note", customer.name, customer.phone)
+                await self._post(customer, message_of(self.meta, line))
+            else:
+                await self.write(customer, line)
 
     async def _last_reply(self, customer: Customer) -> str | None:
         return await self.db.fetch_val(
             "SELECT m.wamid FROM messages m JOIN conversations c ON c.id = m.conversation_id"
             " WHERE c.phone_number = :p AND m.direction = 'outbound' AND m.wamid IS NOT NULL"
-            " ORDER BY m.id DESC LIMIT 1",
+            " AND m.status IN ('sent', 'delivered', 'read') ORDER BY m.id DESC LIMIT 1",
             p=customer.phone,
         )
 
@@ -552,15 +726,8 @@ class Simulator:
         await self._post(customer, {"text": text})
 
     async def send_photo(self, customer: Customer, photo: Photo) -> None:
-        register = getattr(self.meta, "register_media", None)
-        if register is None:  # a stand-in without media: the caption alone
-            await self.write(customer, photo.caption)
-            return
         log.info("%s (%s) sends a photo: %s", customer.name, customer.phone, photo.caption)
-        media_id = register(photo.png(), "image/png", "design.png")
-        await self._post(
-            customer, {"type": "image", "image": {"id": media_id, "mime_type": "image/png", "caption": photo.caption}}
-        )
+        await self._post(customer, message_of(self.meta, photo))
 
     async def react(self, customer: Customer, wamid: str, emoji: str) -> None:
         log.info("%s (%s) reacts %s to your reply", customer.name, customer.phone, emoji)

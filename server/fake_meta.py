@@ -225,6 +225,7 @@ class FakeMeta:
         self.config: dict[str, Any] = _default_config(status_delay)
         self.requests: list[dict[str, Any]] = []  # every call to /messages, in order
         self.failures: list[dict[str, Any]] = []  # one entry per send call to fail
+        self.failures_to: dict[str, list[dict[str, Any]]] = {}  # by wa_id: the next sends to that number
         self.marked_read: list[str] = []  # wamids our server marked as read
         # Media: registered files by media id, uploads received, media lookups/downloads
         # (kept apart from `requests`, which stays the list of /messages calls).
@@ -645,7 +646,9 @@ class FakeMeta:
 
     async def _send(self, to: str) -> JSONResponse:
         """Accept a send (or fail it as queued) and schedule its status webhooks."""
-        failure = self.failures.pop(0) if self.failures else None
+        wa_id = "".join(c for c in to if c.isdigit())
+        queued = self.failures_to.get(wa_id)
+        failure = queued.pop(0) if queued else self.failures.pop(0) if self.failures else None
         if failure and failure["via"] == "response":
             return _graph_error(
                 http_status_for(failure["code"]),
@@ -653,7 +656,6 @@ class FakeMeta:
                 failure["code"],
                 error_data={"messaging_product": "whatsapp", "details": failure["detail"]},
             )
-        wa_id = "".join(c for c in to if c.isdigit())
         wamid = new_wamid()
         if failure:  # via "status": accepted now, failed by webhook later
             errors = self.status_errors(failure["code"], failure["title"], failure["detail"])
@@ -690,6 +692,13 @@ class FakeMeta:
         }
         self.failures.extend(dict(failure) for _ in range(int(body.get("times", 1))))
         return JSONResponse({"queued": len(self.failures)})
+
+    def fail_sends_to(self, wa_id: str, code: int, via: str = "status", times: int = 1) -> None:
+        """The next `times` sends to this one number fail with Meta's `code` (the demo's
+        customer whose WhatsApp cannot receive yet); sends to others are unaffected."""
+        title, detail = error_title(code)
+        failure = {"code": code, "via": via, "title": title, "detail": detail}
+        self.failures_to.setdefault(wa_id, []).extend(dict(failure) for _ in range(times))
 
     async def _sim_config(self, request: Request) -> JSONResponse:
         """Change timing/ordering of status webhooks; unknown keys are rejected."""
@@ -801,6 +810,7 @@ class FakeMeta:
         await self.cancel_tasks()
         self.requests.clear()
         self.failures.clear()
+        self.failures_to.clear()
         self.marked_read.clear()
         self.media_failures.clear()
         self.uploads.clear()

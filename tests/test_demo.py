@@ -11,6 +11,7 @@ import re
 import signal
 import socket
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +159,25 @@ async def test_demo_shows_the_whole_loop_and_stops_cleanly(tmp_path: Path) -> No
 
             assert await eventually(seeded_reply_read, timeout=10), demo.output
 
+            # The hard parts are there to see: a conversation whose 24-hour window has closed
+            # (only a template reaches Fatuma), a reply that failed with Meta's reason (Kwame),
+            # a photo and a voice note (Lukas).
+            first_names = {c.name.split()[0]: by_phone[c.phone] for c in people}
+            fatuma, kwame, lukas = first_names["Fatuma"], first_names["Kwame"], first_names["Lukas"]
+            now = datetime.now(UTC)
+            assert datetime.fromisoformat(fatuma["windowOpenUntil"]) < now, fatuma
+            assert datetime.fromisoformat(kwame["windowOpenUntil"]) > now, kwame
+            kwame_messages = await get(http, f"{url}/api/conversations/{kwame['id']}/messages", admin)
+
+            async def kwame_failed() -> Any:
+                messages = await get(http, f"{url}/api/conversations/{kwame['id']}/messages", admin)
+                return next((m for m in messages if m["status"] == "failed"), None)
+
+            failed = await eventually(kwame_failed, timeout=10)
+            assert failed and "could not deliver" in str(failed["error"]), kwame_messages
+            lukas_messages = await get(http, f"{url}/api/conversations/{lukas['id']}/messages", admin)
+            assert {"image", "audio"} <= {m["type"] for m in lukas_messages}, lukas_messages
+
             # A simulated customer writes something new.
             seen = max(c["lastMessage"]["id"] for c in conversations)
 
@@ -268,34 +288,70 @@ class MiddleRandom(random.Random):
         return 0.5
 
 
-async def test_simulated_customers_send_photos_and_answer_replies(tmp_path: Path) -> None:
+async def unread(admin: Any, phone: str) -> int:
+    conversation = await admin.conversation_with(phone)
+    return conversation["unreadCount"] if conversation else 0
+
+
+async def test_simulated_customers_wait_for_answers_and_never_thank_a_failed_reply(tmp_path: Path) -> None:
     async with (
         database_url("sqlite", tmp_path) as url,
         stack(url, media_dir=str(tmp_path / "media"), default_region="") as s,
     ):
-        people = customers()
-        lukas = people[1]
-        simulator = Simulator(s.meta, s.app.state.db, people, 1.0, rng=MiddleRandom())
+        people = [c for c in customers() if not c.patient]
+        lukas = next(c for c in people if c.name.startswith("Lukas"))
+        simulator = Simulator(s.meta, s.app.state.db, people, 0.01, rng=MiddleRandom())
         admin = await s.user(admin=True)
 
-        await simulator.send_photo(lukas, Photo("the design"))
+        # Left alone, every customer opens a topic, nudges once, then waits: the unread
+        # counts stop growing, however long nobody answers.
+        for _ in range(40):
+            await simulator.tick()
+        counts = {c.phone: await unread(admin, c.phone) for c in people}
+        for _ in range(40):
+            await simulator.tick()
+        assert {c.phone: await unread(admin, c.phone) for c in people} == counts
+        assert all(1 <= n <= 5 for n in counts.values()), counts
 
-        async def photo() -> dict[str, Any] | None:
-            conversation = await admin.conversation_with(lukas.phone)
-            if conversation is None:
-                return None
-            last = (await admin.messages(conversation["id"]))[-1]
-            return last if last["type"] == "image" and last["media"].get("status") == "ready" else None
+        # Lukas sent a photo and a voice note, both downloaded.
+        conversation = await admin.conversation_with(lukas.phone)
+        assert conversation is not None
+        messages = await admin.messages(conversation["id"])
+        assert await eventually(lambda: _media_ready(admin, conversation["id"], "image"))
+        messages = await admin.messages(conversation["id"])
+        kinds = {m["type"]: m for m in messages if m["media"]}
+        r = await s.http.get(f"{s.base_url}/api/media/{kinds['image']['media']['id']}", headers=admin.headers)
+        assert r.status_code == 200 and r.content == Photo("This is the kind of design Mia loves").png()
+        assert "audio" in kinds and kinds["audio"]["media"].get("voice") is True, kinds
 
-        image = await eventually(photo)
-        assert image and image["content"] == "the design", image
-        r = await s.http.get(f"{s.base_url}/api/media/{image['media']['id']}", headers=admin.headers)
-        assert r.status_code == 200 and r.content == Photo("the design").png()
-
-        # The agent replies; at the next tick that customer answers before anyone else writes.
-        r = await admin.send(conversationId=image["conversationId"], content="Lovely, we can do that!")
+        # A reply that fails never gets an answer: the customer still waits.
+        before = len(messages)
+        s.meta.fail_sends_to(lukas.wa_id, 131026)
+        r = await admin.send(conversationId=conversation["id"], content="Lovely, we can do that!")
         assert r.status_code == 201, r.text
-        await simulator.tick()
-        last = (await admin.messages(image["conversationId"]))[-1]
-        assert last["direction"] == "inbound" and last["content"] in THANKS, last
-        assert simulator.owed == []
+
+        async def failed() -> bool:
+            return (await admin.messages(conversation["id"]))[-1]["status"] == "failed"
+
+        assert await eventually(failed)
+        for _ in range(10):
+            await simulator.tick()
+        assert len(await admin.messages(conversation["id"])) == before + 1
+
+        # A reply that reaches him: at the next tick Lukas goes on with the script.
+        r = await admin.send(conversationId=conversation["id"], content="Lovely, we can do that! (again)")
+        assert r.status_code == 201, r.text
+
+        async def answered() -> dict[str, Any] | None:
+            await simulator.tick()
+            last = (await admin.messages(conversation["id"]))[-1]
+            return last if last["direction"] == "inbound" else None
+
+        last = await eventually(answered)
+        assert last and "strawberries" in last["content"], last
+        assert last["content"] not in THANKS
+
+
+async def _media_ready(admin: Any, conversation_id: int, kind: str) -> bool:
+    messages = await admin.messages(conversation_id)
+    return any(m["type"] == kind and m["media"]["status"] == "ready" for m in messages)
