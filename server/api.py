@@ -25,6 +25,8 @@ from .sanitize import storable
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Request, User], Awaitable[Response]]
+# An invitations CSV may be much larger than a JSON body (10 MB is ~200,000 rows).
+IMPORT_MAX_BYTES = 10 * 1024 * 1024
 
 
 def authenticated(handler: Handler) -> Callable[[Request], Awaitable[Response]]:

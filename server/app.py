@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
@@ -19,6 +19,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from . import api, errors, logs, media, templates, webhook, webhook_admin
+from .bodylimit import BodyLimitMiddleware
 from .db import Database, now_ms
 from .ingest import Ingest
 from .outbox import Outbox
@@ -52,6 +53,32 @@ async def _prune(store: Store, retention_ms: int, pending_status_ms: int) -> Non
         except Exception:
             log.exception("pruning failed")
         await asyncio.sleep(600)
+
+
+def body_limits(settings: Settings) -> Callable[[logs.Scope], int]:
+    """Each route's own body limit: Meta's webhooks, file uploads, and a small one for JSON."""
+
+    def limit_for(scope: logs.Scope) -> int:
+        path = scope.get("path", "")
+        if path == "/webhook":
+            return settings.webhook_max_bytes
+        if path in UPLOAD_PATHS and _is_multipart(scope):
+            return media.UPLOAD_MAX_BYTES
+        if path == "/api/invitations/import":
+            return api.IMPORT_MAX_BYTES
+        return settings.api_max_bytes
+
+    return limit_for
+
+
+UPLOAD_PATHS = frozenset({"/api/conversations/send"})
+
+
+def _is_multipart(scope: logs.Scope) -> bool:
+    for key, value in scope.get("headers") or ():
+        if key.lower() == b"content-type":
+            return bytes(value).lower().startswith(b"multipart/form-data")
+    return False
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -134,7 +161,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(logs.RequestIdMiddleware)],
+        middleware=[
+            Middleware(logs.RequestIdMiddleware),
+            Middleware(BodyLimitMiddleware, limit_for=body_limits(settings)),
+        ],
         exception_handlers={errors.AppError: errors.handler, HTTPException: http_error, Exception: server_error},
     )
     app.state.settings = settings

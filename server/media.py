@@ -151,6 +151,8 @@ LIMITS: dict[str, Limit] = {
     "sticker": Limit(("image/webp",), 500 * 1024, False),  # 100 KB when not animated
 }
 STATIC_STICKER_MAX = 100 * 1024
+# The largest multipart upload accepted: WhatsApp's largest file plus room for the other fields.
+UPLOAD_MAX_BYTES = LIMITS["document"].max_bytes + MB
 _ALIASES = {
     "image/jpg": "image/jpeg",
     "image/pjpeg": "image/jpeg",
@@ -582,7 +584,7 @@ class MediaService:
     ) -> Response:
         """POST /api/conversations/send as multipart/form-data: `file`, optional `caption`
         and `type`, and `conversationId` or `phoneNumber`, optional `clientId`."""
-        limit = LIMITS["document"].max_bytes + MB
+        limit = UPLOAD_MAX_BYTES
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
             raise TooLarge(

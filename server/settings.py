@@ -53,6 +53,8 @@ class Settings:
     webhook_apply_wait: float = 2.0
     # Statuses for wamids this server never sent are kept this long (Meta retries for 7 days).
     pending_status_retention_hours: float = 7 * 24.0
+    # Largest JSON body the API reads (login included); counted while it streams in.
+    api_max_bytes: int = 1024 * 1024
     # Events a websocket may have waiting before it is told to resync and closed.
     ws_queue_size: int = 5000
     # Media: where downloaded/sent files are kept, and how inbound downloads are retried
