@@ -9,7 +9,8 @@ hub falls back to sending through ASGI.
 
 The channel only writes data frames while the websocket is open, never touches the
 handshake, and closes the way uvicorn itself does (close frame, then a timer), so the
-protocol's own state stays true.
+protocol's own state stays true; except that when the timer fires, the transport is aborted
+rather than closed (a client that stopped reading must not keep the connection open).
 """
 
 from __future__ import annotations
@@ -70,7 +71,9 @@ class FrameChannel:
         if p.read_paused:
             p.read_paused = False
             p.transport.resume_reading()
-        p.close_timer = p.loop.call_later(p.close_timeout, p.transport.close)
+        # uvicorn's timer would `close()`, which waits for the buffer to drain: a client that
+        # never reads again would hold the connection ESTABLISHED, buffers and all. Abort.
+        p.close_timer = p.loop.call_later(p.close_timeout, p.transport.abort)
 
 
 class InboxWebSocketProtocol(WebSocketsSansIOProtocol):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +14,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from server.db import now_ms
-from tests.servers import Agent, Stack, database_url, new_phone, stack
+from tests.servers import Agent, Stack, database_url, eventually, new_phone, stack
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -222,6 +224,40 @@ async def test_dashboards_offering_permessage_deflate_get_plain_frames(meta_rese
         await inbox.customer_writes(phone, "plain frame")
         created = await next_event(ws, "message.created", where=lambda e: e["data"]["content"] == "plain frame")
         assert created["data"]["direction"] == "inbound"
+
+
+async def test_client_that_never_reads_again_is_aborted(tmp_path: Any) -> None:
+    """Told to resync and closed, a client that still reads nothing is cut off (RST), not left
+    ESTABLISHED with full buffers on the server."""
+    async with database_url("sqlite", tmp_path) as url, stack(url, ws_queue_size=5) as inbox:
+        admin = await inbox.user(admin=True)
+        stuck_reader, stuck_writer = await open_stuck_client(inbox, admin)
+        phone = new_phone().lstrip("+")
+        for i in range(40):
+            await inbox.customer_writes(phone, f"{i} " + "x" * 50_000)
+        server_port = int(inbox.base_url.rsplit(":", 1)[1])
+        client_port = stuck_writer.get_extra_info("sockname")[1]
+        gone = await eventually(lambda: _not_established(server_port, client_port), timeout=30, interval=0.2)
+        assert gone, tcp_state(server_port, client_port)
+        stuck_writer.transport.resume_reading()
+        with contextlib.suppress(ConnectionError):
+            while await asyncio.wait_for(stuck_reader.read(1 << 20), 10):
+                pass
+        stuck_writer.close()
+
+
+def tcp_state(local_port: int, remote_port: int) -> str | None:
+    """The kernel's state of the server's side of a loopback connection (/proc/net/tcp), or None."""
+    wanted = (f"0100007F:{local_port:04X}", f"0100007F:{remote_port:04X}")
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if (fields[1], fields[2]) == wanted:
+            return {"01": "ESTABLISHED"}.get(fields[3], fields[3])
+    return None
+
+
+async def _not_established(local_port: int, remote_port: int) -> bool:
+    return tcp_state(local_port, remote_port) != "ESTABLISHED"
 
 
 @pytest.mark.parametrize("ws_impl", ["inbox", "websockets-sansio"])
