@@ -615,6 +615,14 @@ async def test_three_megabyte_batch_is_processed_completely(inbox: Stack) -> Non
     assert len(raw) > 3_000_000
     r = await post_raw(inbox, raw)
     assert r.status_code == 200, r.text
+    # Acknowledged once committed raw: applying 3 MB may take longer than WEBHOOK_APPLY_WAIT.
+    ids = ",".join(f"'{m['id']}'" for m in messages)
+
+    async def all_applied() -> bool:
+        count = await inbox.app.state.db.fetch_val("SELECT count(*) FROM messages WHERE wamid IN (" + ids + ")")
+        return count == len(messages)
+
+    await eventually(all_applied, timeout=30)
     for k, p in enumerate(phones):
         conv = await conversation(admin, p)
         assert conv["contactName"] == f"Bulk {k}"
