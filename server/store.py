@@ -16,7 +16,7 @@ from .auth import User
 from .db import Database, Tx, now_ms
 from .errors import Conflict, Forbidden, Invalid, NotFound, Refused  # noqa: F401 (Refused: old importers)
 from .media import queue_download
-from .phones import InvalidPhone, match_key, normalize
+from .phones import InvalidPhone, lookup_keys, match_key, normalize
 from .webhook import Inbound, Reaction
 from .whatsapp import error_object
 
@@ -368,13 +368,14 @@ class Store:
         if len(content) > 4096:
             raise Invalid("content is longer than WhatsApp's 4096 characters", "content_too_long")
         e164 = None
+        refusal: str | None = None
         if conversation_id is None:
             if not phone:
                 raise Invalid("give phoneNumber or conversationId", "recipient_required")
             try:
                 e164 = normalize(str(phone), self.default_region)
             except InvalidPhone as exc:
-                raise Invalid(str(exc), "invalid_phone") from None
+                refusal = str(exc)  # unless it is the number of a customer who wrote to us
 
         async def job(tx: Tx) -> Outbound:
             if client_id:
@@ -396,11 +397,18 @@ class Store:
                 if conv is None or not user.may_see(conv["owner_id"]):
                     raise NotFound(f"conversation {conversation_id} not found", "conversation_not_found")
             else:
-                conv = await tx.fetch_one(
-                    "SELECT id, owner_id, phone_number, last_inbound_at FROM conversations WHERE phone_key = :k",
-                    k=match_key(e164),
-                )
+                conv = None
+                for key in ([match_key(e164)] if e164 else []) + lookup_keys(str(phone)):
+                    conv = await tx.fetch_one(
+                        "SELECT id, owner_id, phone_number, last_inbound_at FROM conversations WHERE phone_key = :k",
+                        k=key,
+                    )
+                    if conv is not None:
+                        break
+                if conv is None and e164 is None:
+                    raise Invalid(refusal or "not a phone number", "invalid_phone")
                 if conv is None:
+                    assert e164 is not None
                     invited_by = await tx.fetch_val(
                         "SELECT owner_id FROM invitations WHERE phone_key = :k", k=match_key(e164)
                     )
@@ -418,7 +426,8 @@ class Store:
                 elif not user.may_see(conv["owner_id"]):
                     if conv["owner_id"] is not None:
                         raise Forbidden(
-                            f"the conversation with {e164} belongs to another account", "owned_by_another_account"
+                            f"the conversation with {conv['phone_number']} belongs to another account",
+                            "owned_by_another_account",
                         )
                     await tx.execute("UPDATE conversations SET owner_id = :o WHERE id = :id", o=user.id, id=conv["id"])
                     conv["owner_id"] = user.id

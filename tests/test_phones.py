@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.phones import InvalidPhone, from_wa_id, match_key, normalize, to_wa_id
+from server.phones import InvalidPhone, from_wa_id, lookup_keys, match_key, normalize, to_wa_id
 
 
 @pytest.mark.parametrize(
@@ -57,9 +57,11 @@ def test_missing_country_code_says_what_the_agent_can_do(caplog: pytest.LogCaptu
         ("   ", "TZ", "empty"),
         ("abc", "", "not a phone number"),
         ("abc", "TZ", "not a phone number"),
-        ("+255 12", "", "not a valid phone number"),
-        ("+255 712", "TZ", "not a valid phone number"),
-        ("0000000000", "TZ", "not a valid phone number"),
+        ("+255 12", "", "too short"),
+        ("+255 712", "TZ", "too short"),
+        ("+255 7123 4567 8901", "TZ", "too long"),
+        ("0712 ABC 678", "TZ", "letters"),
+        ("+999 123 456", "", "country code is unknown"),
     ],
 )
 def test_invalid_input_explains_itself(raw: str, region: str, words: str) -> None:
@@ -105,3 +107,37 @@ def test_brazilian_landlines_and_other_countries_are_unchanged() -> None:
     # 12 digits starting 55 6-9, but not Brazil: +556 ... does not exist, +255 is Tanzania.
     assert match_key("+255987654321") == "+255987654321"
     assert normalize("+551133334444") == "+551133334444"
+
+
+@pytest.mark.parametrize(
+    "typed,region,e164",
+    [
+        ("255123456789", "TZ", "+255123456789"),  # the seed's example: unallocated, yet possible
+        ("255123456789", "", "+255123456789"),
+        ("+447700900123", "TZ", "+447700900123"),  # a range kept for drama, delivered by Meta
+        ("447700900123", "TZ", "+447700900123"),
+        ("0044 7911 123456", "TZ", "+447911123456"),
+    ],
+)
+def test_numbers_the_library_does_not_know_are_accepted_when_their_length_fits(
+    typed: str, region: str, e164: str
+) -> None:
+    assert normalize(typed, region) == e164
+
+
+def test_argentinian_mobiles_match_however_they_are_written() -> None:
+    meta = from_wa_id("5491123456789")  # what Meta sends: 54, the mobile 9, area code, number
+    typed = [
+        normalize("+54 9 11 2345-6789"),
+        normalize("+54 11 15 2345-6789"),  # the local 15 mobile prefix
+        normalize("011 15 2345-6789", "AR"),
+        normalize("+54 11 2345-6789"),  # without the 9
+    ]
+    assert {match_key(n) for n in typed} == {match_key(meta)} == {"+5491123456789"}
+    assert match_key("+5491123456789") == "+5491123456789"
+
+
+def test_a_digit_string_is_looked_up_as_a_wa_id() -> None:
+    assert lookup_keys("2557123456789") == ["+2557123456789"]
+    assert lookup_keys("+55 11 8765-4321") == ["+5511987654321"]
+    assert lookup_keys("0712345678") == [] and lookup_keys("abc") == [] and lookup_keys("") == []
