@@ -191,6 +191,16 @@ CREATE TABLE IF NOT EXISTS webhook_failures (
 CREATE INDEX IF NOT EXISTS webhook_failures_event ON webhook_failures (webhook_event_id);
 CREATE INDEX IF NOT EXISTS pending_statuses_created ON pending_statuses (created_at);
 
+-- Who the customer is (issue 16, server/contacts.py). profile_name is the WhatsApp profile
+-- name, updated by every webhook; given_name is the name from the invitation or an agent
+-- (NULL: nobody gave one). contact_name is what the inbox shows and searches:
+-- given_name when set, else profile_name.
+ALTER TABLE conversations ADD COLUMN profile_name TEXT;
+ALTER TABLE conversations ADD COLUMN given_name TEXT;
+-- Before these columns every name came from WhatsApp profiles.
+UPDATE conversations SET profile_name = contact_name
+    WHERE profile_name IS NULL AND given_name IS NULL AND contact_name IS NOT NULL;
+
 -- Searching message text needs a text index, and each database has its own kind. Statements
 -- after a "-- dialect: NAME" line run only on that database (until "-- dialect: all").
 -- dialect: sqlite
@@ -204,15 +214,24 @@ CREATE TRIGGER IF NOT EXISTS messages_search_update AFTER UPDATE OF content ON m
     UPDATE messages_search SET content = new.content WHERE rowid = new.id;
 END;
 CREATE VIRTUAL TABLE IF NOT EXISTS conversations_search USING fts5(name, phone, tokenize = 'trigram');
-CREATE TRIGGER IF NOT EXISTS conversations_search_insert AFTER INSERT ON conversations BEGIN
-    INSERT INTO conversations_search (rowid, name, phone) VALUES (new.id, new.contact_name, new.phone_number);
+-- The name column holds both names (the one shown and the WhatsApp profile's): search finds either.
+DROP TRIGGER IF EXISTS conversations_search_insert;
+DROP TRIGGER IF EXISTS conversations_search_update;
+CREATE TRIGGER IF NOT EXISTS conversations_search_insert_names AFTER INSERT ON conversations BEGIN
+    INSERT INTO conversations_search (rowid, name, phone) VALUES
+        (new.id, trim(coalesce(new.contact_name, '') || ' ' || coalesce(new.profile_name, '')), new.phone_number);
 END;
-CREATE TRIGGER IF NOT EXISTS conversations_search_update AFTER UPDATE OF contact_name, phone_number ON conversations BEGIN
-    UPDATE conversations_search SET name = new.contact_name, phone = new.phone_number WHERE rowid = new.id;
+CREATE TRIGGER IF NOT EXISTS conversations_search_update_names
+    AFTER UPDATE OF contact_name, profile_name, phone_number ON conversations BEGIN
+    UPDATE conversations_search SET
+        name = trim(coalesce(new.contact_name, '') || ' ' || coalesce(new.profile_name, '')),
+        phone = new.phone_number
+        WHERE rowid = new.id;
 END;
 -- dialect: postgresql
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 CREATE INDEX IF NOT EXISTS messages_content_trgm ON messages USING gin (lower(content) gin_trgm_ops);
 CREATE INDEX IF NOT EXISTS conversations_name_trgm ON conversations USING gin (lower(contact_name) gin_trgm_ops);
+CREATE INDEX IF NOT EXISTS conversations_profile_trgm ON conversations USING gin (lower(profile_name) gin_trgm_ops);
 CREATE INDEX IF NOT EXISTS conversations_phone_trgm ON conversations USING gin (phone_number gin_trgm_ops);
 -- dialect: all

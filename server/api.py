@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import invitation_csv, queries
+from . import contacts, invitation_csv, queries
 from .auth import (
     User,
     bearer_token,
@@ -136,6 +136,18 @@ async def _visible_conversation(request: Request, user: User) -> int:
 async def get_conversation(request: Request, user: User) -> Response:
     conversation_id = await _visible_conversation(request, user)
     return JSONResponse(await queries.get_conversation(request.app.state.db, conversation_id))
+
+
+@authenticated
+async def update_conversation(request: Request, user: User) -> Response:
+    """PATCH {"contactName": ...}: the name the business knows the customer by."""
+    name = contacts.given_name(await json_body(request))
+    return JSONResponse(await contacts.rename(request.app.state.store, user, path_id(request), name))
+
+
+@authenticated
+async def contact_panel(request: Request, user: User) -> Response:
+    return JSONResponse(await contacts.contact_panel(request.app.state.db, user, path_id(request)))
 
 
 @authenticated
@@ -312,6 +324,8 @@ routes = [
     Route("/api/conversations", list_conversations),
     Route("/api/conversations/send", send, methods=["POST"]),
     Route("/api/conversations/{id}", get_conversation),
+    Route("/api/conversations/{id}", update_conversation, methods=["PATCH"]),
+    Route("/api/conversations/{id}/contact", contact_panel),
     Route("/api/conversations/{id}/messages", list_messages),
     Route("/api/conversations/{id}/read", mark_read, methods=["POST"]),
     Route("/api/invitations", list_invitations),

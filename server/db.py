@@ -398,7 +398,8 @@ class Database:
                     " WHERE id > (SELECT COALESCE(MAX(rowid), 0) FROM messages_search)"
                 )
                 await conn.execute(
-                    "INSERT INTO conversations_search (rowid, name, phone) SELECT id, contact_name, phone_number"
+                    "INSERT INTO conversations_search (rowid, name, phone) SELECT id,"
+                    " trim(coalesce(contact_name, '') || ' ' || coalesce(profile_name, '')), phone_number"
                     " FROM conversations WHERE id > (SELECT COALESCE(MAX(rowid), 0) FROM conversations_search)"
                 )
 

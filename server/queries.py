@@ -125,7 +125,7 @@ async def list_messages(
 # -- conversations -------------------------------------------------------------------------
 
 _CONVERSATION_SELECT = """
-SELECT c.id, c.phone_number, c.wa_user_id, c.contact_name, c.owner_id, c.last_message_at,
+SELECT c.id, c.phone_number, c.wa_user_id, c.contact_name, c.profile_name, c.owner_id, c.last_message_at,
        c.last_inbound_at, c.unread_count,
        m.id AS lm_id, m.type AS lm_type, m.content AS lm_content, m.direction AS lm_direction,
        m.status AS lm_status
@@ -149,6 +149,7 @@ def conversation_view(row: dict[str, Any]) -> dict[str, Any]:
         "phoneNumber": row["phone_number"],
         "waUserId": row["wa_user_id"],
         "contactName": row["contact_name"],
+        "profileName": row["profile_name"],
         "ownerId": row["owner_id"],
         "lastMessage": last,
         "lastMessageAt": iso(row["last_message_at"]),
@@ -171,6 +172,7 @@ async def get_conversation(reader: Reader, conversation_id: int) -> dict[str, An
 # database's text indexes (schema.sql) rather than by scanning every row.
 _SEARCH_POSTGRESQL = (
     " AND c.id IN (SELECT id FROM conversations WHERE lower(contact_name) LIKE :q ESCAPE '\\'"
+    " OR lower(profile_name) LIKE :q ESCAPE '\\'"
     " OR phone_number LIKE :qphone ESCAPE '\\'"
     " UNION SELECT conversation_id FROM messages WHERE lower(content) LIKE :q ESCAPE '\\')"
 )
@@ -181,7 +183,8 @@ _SEARCH_SQLITE = (
 )
 # Under three characters a trigram index cannot help: scan.
 _SEARCH_SCAN = (
-    " AND (lower(c.contact_name) LIKE :q ESCAPE '\\' OR c.phone_number LIKE :qphone ESCAPE '\\'"
+    " AND (lower(c.contact_name) LIKE :q ESCAPE '\\' OR lower(c.profile_name) LIKE :q ESCAPE '\\'"
+    " OR c.phone_number LIKE :qphone ESCAPE '\\'"
     " OR EXISTS (SELECT 1 FROM messages s WHERE s.conversation_id = c.id AND lower(s.content) LIKE :q ESCAPE '\\'))"
 )
 

@@ -68,6 +68,11 @@ class Store:
                 tx, "conversation.updated", conversation_id, row["owner_id"], queries.conversation_view(row)
             )
 
+    # Other modules that write (server/assignments.py, notes.py, labels.py, …) append their
+    # events through these, in their own transactions.
+    emit = _emit
+    emit_conversation = _emit_conversation
+
     async def _emit_message(self, tx: Tx, type_: str, message_id: int, owner_id: int | None) -> dict[str, Any]:
         message = await queries.get_message(tx, message_id)
         assert message is not None
@@ -143,7 +148,15 @@ class Store:
             )
             for row in claimed:
                 await tx.execute("UPDATE conversations SET owner_id = :o WHERE id = :id", o=owner_id, id=row["id"])
-                await self._emit_conversation(tx, row["id"])
+            # The invitation's name is the contact's name unless an agent already gave one.
+            named = await tx.fetch_all(
+                "UPDATE conversations SET given_name = :n, contact_name = :n"
+                " WHERE phone_key = :k AND given_name IS NULL RETURNING id",
+                n=name,
+                k=key,
+            )
+            for conv_id in dict.fromkeys([r["id"] for r in claimed] + [r["id"] for r in named]):
+                await self._emit_conversation(tx, conv_id)
             return {
                 "id": inv_id,
                 "name": name,
@@ -163,11 +176,13 @@ class Store:
         row = None
         if key:
             row = await tx.fetch_one(
-                "SELECT id, owner_id, wa_user_id, contact_name FROM conversations WHERE phone_key = :k", k=key
+                "SELECT id, owner_id, wa_user_id, contact_name, profile_name FROM conversations WHERE phone_key = :k",
+                k=key,
             )
         if row is None and user_id:
             row = await tx.fetch_one(
-                "SELECT id, owner_id, wa_user_id, contact_name, phone_key FROM conversations WHERE wa_user_id = :u",
+                "SELECT id, owner_id, wa_user_id, contact_name, profile_name, phone_key FROM conversations"
+                " WHERE wa_user_id = :u",
                 u=user_id,
             )
             if row is not None and key and row.get("phone_key") is None:
@@ -182,24 +197,35 @@ class Store:
                 clash = await tx.fetch_one("SELECT id FROM conversations WHERE wa_user_id = :u", u=user_id)
                 if clash is None:
                     await tx.execute("UPDATE conversations SET wa_user_id = :u WHERE id = :id", u=user_id, id=row["id"])
-            if name and name != row["contact_name"]:
-                await tx.execute("UPDATE conversations SET contact_name = :n WHERE id = :id", n=name, id=row["id"])
+            if name and name != row["profile_name"]:
+                # The profile name follows WhatsApp; the name shown only while nobody gave one.
+                await tx.execute(
+                    "UPDATE conversations SET profile_name = :n, contact_name = COALESCE(given_name, :n)"
+                    " WHERE id = :id",
+                    n=name,
+                    id=row["id"],
+                )
             return row
-        owner = None
+        owner, given = None, None
         if key:
-            owner = await tx.fetch_val("SELECT owner_id FROM invitations WHERE phone_key = :k", k=key)
+            invited = await tx.fetch_one("SELECT owner_id, name FROM invitations WHERE phone_key = :k", k=key)
+            if invited is not None:
+                owner, given = invited["owner_id"], invited["name"]
         conv_id = await tx.fetch_val(
-            "INSERT INTO conversations (phone_number, phone_key, wa_user_id, contact_name, owner_id,"
-            " last_message_at, unread_count, created_at) VALUES (:p, :k, :u, :n, :o, :at, 0, :t) RETURNING id",
+            "INSERT INTO conversations (phone_number, phone_key, wa_user_id, contact_name, profile_name, given_name,"
+            " owner_id, last_message_at, unread_count, created_at)"
+            " VALUES (:p, :k, :u, :n, :pn, :g, :o, :at, 0, :t) RETURNING id",
             p=phone,
             k=key,
             u=user_id,
-            n=name,
+            n=given or name,
+            pn=name,
+            g=given,
             o=owner,
             at=at,
             t=now_ms(),
         )
-        return {"id": conv_id, "owner_id": owner, "wa_user_id": user_id, "contact_name": name}
+        return {"id": conv_id, "owner_id": owner, "wa_user_id": user_id, "contact_name": given or name}
 
     async def _touch_conversation(self, tx: Tx, conversation_id: int, message_id: int, at: int, inbound: bool) -> None:
         """Make the message the conversation's last one unless a newer one is already there."""

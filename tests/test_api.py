@@ -355,7 +355,9 @@ async def test_conversation_detail(inbox: Stack) -> None:
     r = await agent.get(f"/api/conversations/{conv['id']}")
     assert r.status_code == 200
     detail = r.json()
-    assert detail["id"] == conv["id"] and detail["contactName"] == "Detail Person"
+    # The invitation's name stays; the WhatsApp profile name is kept beside it.
+    assert detail["id"] == conv["id"] and detail["contactName"] == "Invited"
+    assert detail["profileName"] == "Detail Person"
     assert detail["lastMessage"]["content"] == "details please"
     assert detail["unreadCount"] == 1 and detail["hasInbound"] is True
 

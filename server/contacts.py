@@ -1,0 +1,102 @@
+"""Who a customer is: the name people gave them, their WhatsApp profile name, and the small
+contact panel (number, invitation, first contact, other conversations).
+
+Two names are kept apart because they come from different people: the profile name is the
+customer's own and follows every webhook; the name from an invitation or an agent is the
+business's and must never be overwritten by it (issue 16).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import queries
+from .auth import User
+from .db import Tx
+from .queries import Reader, iso
+from .store import Refused, Store
+
+MAX_NAME = 200
+
+
+def given_name(body: dict[str, Any]) -> str | None:
+    """The `contactName` of a PATCH body: text, or null / "" to go back to the profile name."""
+    if "contactName" not in body:
+        raise Refused(422, "give contactName: the name to show, or null to show the WhatsApp profile name")
+    name = body["contactName"]
+    if name is not None and not isinstance(name, str):
+        raise Refused(422, "contactName must be text or null")
+    name = " ".join((name or "").split())
+    if len(name) > MAX_NAME:
+        raise Refused(422, f"contactName is longer than {MAX_NAME} characters")
+    return name or None
+
+
+async def rename(store: Store, user: User, conversation_id: int, name: str | None) -> dict[str, Any]:
+    """Give the contact a name (None: show the profile name again); announced to dashboards."""
+
+    async def job(tx: Tx) -> dict[str, Any]:
+        conv = await tx.fetch_one("SELECT id, owner_id FROM conversations WHERE id = :id", id=conversation_id)
+        if conv is None or not user.may_see(conv["owner_id"]):
+            raise Refused(404, f"conversation {conversation_id} not found")
+        await tx.execute(
+            "UPDATE conversations SET given_name = :n, contact_name = COALESCE(:n, profile_name) WHERE id = :id",
+            n=name,
+            id=conversation_id,
+        )
+        await store.emit_conversation(tx, conversation_id)
+        view = await queries.get_conversation(tx, conversation_id)
+        assert view is not None
+        return view
+
+    return await store.db.write(job)
+
+
+async def contact_panel(reader: Reader, user: User, conversation_id: int) -> dict[str, Any]:
+    """What the dashboard's contact panel shows about the customer of one conversation."""
+    conv = await reader.fetch_one(
+        "SELECT id, owner_id, phone_number, phone_key, wa_user_id, contact_name, given_name, profile_name, created_at"
+        " FROM conversations WHERE id = :id",
+        id=conversation_id,
+    )
+    if conv is None or not user.may_see(conv["owner_id"]):
+        raise Refused(404, f"conversation {conversation_id} not found")
+    invitation = None
+    if conv["phone_key"]:
+        row = await reader.fetch_one(
+            "SELECT i.name, i.owner_id, i.created_at, u.email FROM invitations i"
+            " LEFT JOIN users u ON u.id = i.owner_id WHERE i.phone_key = :k",
+            k=conv["phone_key"],
+        )
+        if row is not None:
+            invitation = {
+                "name": row["name"],
+                "invitedById": row["owner_id"],
+                "invitedBy": row["email"],
+                "invitedAt": iso(row["created_at"]),
+            }
+    # The same person on other business numbers, or merged from another thread, counts too.
+    same = await reader.fetch_all(
+        "SELECT id, created_at FROM conversations WHERE (phone_key = :k AND :k <> '') OR (wa_user_id = :u AND :u <> '')"
+        " OR id = :id",
+        k=conv["phone_key"] or "",
+        u=conv["wa_user_id"] or "",
+        id=conversation_id,
+    )
+    first = await reader.fetch_one(
+        "SELECT MIN(created_at) AS at FROM messages WHERE conversation_id = :id"
+        " AND direction IN ('inbound', 'outbound')",
+        id=conversation_id,
+    )
+    first_at = min([r["created_at"] for r in same] + ([first["at"]] if first and first["at"] is not None else []))
+    return {
+        "conversationId": conversation_id,
+        "phoneNumber": conv["phone_number"],
+        "waUserId": conv["wa_user_id"],
+        "contactName": conv["contact_name"],
+        "givenName": conv["given_name"],
+        "profileName": conv["profile_name"],
+        "invitation": invitation,
+        "firstContactAt": iso(first_at),
+        "conversationCount": len(same),
+    }
