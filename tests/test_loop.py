@@ -21,7 +21,7 @@ async def test_inbound_list_reply_and_ticks_to_read(meta_reset: Stack) -> None:
     conv = await agent.conversation_with(phone)
     assert conv is not None
     assert conv["ownerId"] == agent.id
-    assert conv["contactName"] == "Asha M."
+    assert conv["contactName"] == "Asha" and conv["profileName"] == "Asha M."
     assert conv["unreadCount"] == 1
     assert conv["lastMessage"]["content"] == "Habari, is my order ready?"
     assert conv["windowOpenUntil"] is not None

@@ -888,7 +888,7 @@ async def test_brazilian_number_without_ninth_digit_matches(meta_reset: Stack) -
     wa_id = f"5511{subscriber}"
     await inbox.customer_writes(wa_id, "Olá", name="Paulo")
     conv = await conversation(owner, f"+{wa_id}")
-    assert conv["ownerId"] == owner.id and conv["contactName"] == "Paulo"
+    assert conv["ownerId"] == owner.id and conv["contactName"] == "Paulista" and conv["profileName"] == "Paulo"
     assert [m["content"] for m in await owner.messages(conv["id"])] == ["Olá"]
 
 
