@@ -13,8 +13,9 @@ from typing import Any
 from . import queries
 from .auth import User
 from .db import Tx
+from .errors import Invalid, NotFound
 from .queries import Reader, iso
-from .store import Refused, Store
+from .store import Store
 
 MAX_NAME = 200
 
@@ -22,13 +23,13 @@ MAX_NAME = 200
 def given_name(body: dict[str, Any]) -> str | None:
     """The `contactName` of a PATCH body: text, or null / "" to go back to the profile name."""
     if "contactName" not in body:
-        raise Refused(422, "give contactName: the name to show, or null to show the WhatsApp profile name")
+        raise Invalid("give contactName: the name to show, or null to show the WhatsApp profile name", "name_required")
     name = body["contactName"]
     if name is not None and not isinstance(name, str):
-        raise Refused(422, "contactName must be text or null")
+        raise Invalid("contactName must be text or null", "name_not_text")
     name = " ".join((name or "").split())
     if len(name) > MAX_NAME:
-        raise Refused(422, f"contactName is longer than {MAX_NAME} characters")
+        raise Invalid(f"contactName is longer than {MAX_NAME} characters", "name_too_long")
     return name or None
 
 
@@ -38,7 +39,7 @@ async def rename(store: Store, user: User, conversation_id: int, name: str | Non
     async def job(tx: Tx) -> dict[str, Any]:
         conv = await tx.fetch_one("SELECT id, owner_id FROM conversations WHERE id = :id", id=conversation_id)
         if conv is None or not user.may_see(conv["owner_id"]):
-            raise Refused(404, f"conversation {conversation_id} not found")
+            raise NotFound(f"conversation {conversation_id} not found", "conversation_not_found")
         await tx.execute(
             "UPDATE conversations SET given_name = :n, contact_name = COALESCE(:n, profile_name) WHERE id = :id",
             n=name,
@@ -60,7 +61,7 @@ async def contact_panel(reader: Reader, user: User, conversation_id: int) -> dic
         id=conversation_id,
     )
     if conv is None or not user.may_see(conv["owner_id"]):
-        raise Refused(404, f"conversation {conversation_id} not found")
+        raise NotFound(f"conversation {conversation_id} not found", "conversation_not_found")
     invitation = None
     if conv["phone_key"]:
         row = await reader.fetch_one(
