@@ -201,6 +201,17 @@ ALTER TABLE conversations ADD COLUMN given_name TEXT;
 UPDATE conversations SET profile_name = contact_name
     WHERE profile_name IS NULL AND given_name IS NULL AND contact_name IS NOT NULL;
 
+-- Replies are sent in the background (server/delivery.py). messages.send_by names the server
+-- process handing a reply to WhatsApp; each process keeps its row in server_processes fresh
+-- (seen_at), so the replies of a process that died mid-send are found and resolved.
+ALTER TABLE messages ADD COLUMN send_by TEXT;
+CREATE INDEX IF NOT EXISTS messages_pending ON messages (id) WHERE status = 'pending';
+CREATE TABLE IF NOT EXISTS server_processes (
+    id TEXT PRIMARY KEY,
+    started_at BIGINT NOT NULL,
+    seen_at BIGINT NOT NULL
+);
+
 -- Searching message text needs a text index, and each database has its own kind. Statements
 -- after a "-- dialect: NAME" line run only on that database (until "-- dialect: all").
 -- dialect: sqlite

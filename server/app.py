@@ -21,6 +21,7 @@ from starlette.staticfiles import StaticFiles
 from . import api, errors, logs, media, templates, webhook, webhook_admin
 from .bodylimit import BodyLimitMiddleware
 from .db import Database, now_ms
+from .delivery import Deliveries
 from .ingest import Ingest
 from .outbox import Outbox
 from .realtime import Hub, websocket_endpoint
@@ -99,6 +100,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         client = httpx.AsyncClient(timeout=settings.send_timeout)
         cloud = CloudAPI.from_settings(client, settings)
         app.state.db, app.state.store, app.state.hub = db, store, hub
+        deliveries = Deliveries(db, store, settings.send_wait, settings.shutdown_send_wait)
+        store.deliveries, store.process_id = deliveries, deliveries.process_id
+        await deliveries.start()
         app.state.outbox = Outbox(store, cloud)
         # Inbound media downloads and the template copy run in the background (media.py, templates.py).
         app.state.media = media.MediaService(db, store, cloud, settings)
@@ -118,6 +122,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             pruner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pruner
+            await deliveries.stop()
             await app.state.ingest.stop()
             await app.state.templates.stop()
             await app.state.media.stop()

@@ -199,7 +199,16 @@ def _graph_error(status: int, message: str, code: int, **extra: Any) -> JSONResp
 
 
 def _default_config(status_delay: float) -> dict[str, Any]:
-    return {"statusDelay": status_delay, "autoRead": True, "skipDelivered": False, "statusesBeforeResponse": False}
+    # sendDelay: seconds a send (or mark-read) takes to be answered; sendAnswer: "ok", or
+    # "not-json" / "no-wamid" (a 200 that does not say which message was taken).
+    return {
+        "statusDelay": status_delay,
+        "autoRead": True,
+        "skipDelivered": False,
+        "statusesBeforeResponse": False,
+        "sendDelay": 0,
+        "sendAnswer": "ok",
+    }
 
 
 class FakeMeta:
@@ -372,7 +381,7 @@ class FakeMeta:
 
     # ---- Graph API ------------------------------------------------------------------
 
-    async def _messages(self, request: Request) -> JSONResponse:
+    async def _messages(self, request: Request) -> Response:
         """POST /{version}/{phone_id}/messages: send, or mark as read."""
         try:
             body = await request.json()
@@ -400,6 +409,8 @@ class FakeMeta:
             )
         if not isinstance(body, dict):
             return _graph_error(400, "(#100) Invalid parameter", 100)
+        if self.config["sendDelay"]:
+            await asyncio.sleep(float(self.config["sendDelay"]))
         if body.get("status") == "read" and "message_id" in body:
             self.marked_read.append(str(body["message_id"]))
             return JSONResponse({"success": True})
@@ -644,7 +655,7 @@ class FakeMeta:
                 body["paging"]["next"] = str(request.url.include_query_params(after=_cursor(start + len(page))))
         return JSONResponse(body)
 
-    async def _send(self, to: str) -> JSONResponse:
+    async def _send(self, to: str) -> Response:
         """Accept a send (or fail it as queued) and schedule its status webhooks."""
         wa_id = "".join(c for c in to if c.isdigit())
         queued = self.failures_to.get(wa_id)
@@ -657,6 +668,10 @@ class FakeMeta:
                 error_data={"messaging_product": "whatsapp", "details": failure["detail"]},
             )
         wamid = new_wamid()
+        if self.config["sendAnswer"] == "not-json":
+            return Response(b"<html>upstream hiccup</html>", media_type="text/html")
+        if self.config["sendAnswer"] == "no-wamid":
+            return JSONResponse({"messaging_product": "whatsapp", "messages": []})
         if failure:  # via "status": accepted now, failed by webhook later
             errors = self.status_errors(failure["code"], failure["title"], failure["detail"])
             self._spawn(self._post_statuses(wamid, wa_id, ["failed"], errors))

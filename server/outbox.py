@@ -6,33 +6,29 @@ so a crash, a timeout or a refusal leaves it visible with its reason instead of 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .auth import User
+from .delivery import send_and_record
 from .store import Outbound, Store
-from .whatsapp import CloudAPI, SendError, error_object
+from .whatsapp import CloudAPI, SendError
 
 log = logging.getLogger(__name__)
 
 
 async def deliver(store: Store, outbound: Outbound, send: Callable[[str], Awaitable[str]]) -> dict[str, Any]:
     """Hand a stored reply to Meta with `send(to)` and record the outcome: its wamid, or
-    failed with a reason the agent can read. A duplicate (same client id) is not sent again."""
-    message = outbound.message
+    failed with a reason the agent can read. In the server this runs in the background
+    (server/delivery.py): the reply is returned as it stands after at most SEND_WAIT seconds.
+    A duplicate (same client id) is not sent again."""
+    if store.deliveries is not None:
+        return await store.deliveries.deliver(outbound, send)
     if outbound.duplicate:
-        return message
-    try:
-        wamid = await send(outbound.to)
-    except SendError as exc:
-        log.warning("send of message %s failed: %s (code %s)", message["id"], exc, exc.error.get("code"))
-        return await store.record_failed(message["id"], exc.error)
-    except Exception as exc:  # never leave the agent's message pending forever
-        log.exception("send of message %s crashed", message["id"])
-        return await store.record_failed(message["id"], error_object(None, "Internal error", str(exc)))
-    log.info("sent message %s as %s (%s)", message["id"], wamid, message["type"])
-    return await store.record_sent(message["id"], wamid)
+        return outbound.message
+    return await send_and_record(store, outbound, send)
 
 
 class Outbox:
@@ -55,9 +51,17 @@ class Outbox:
         """Clear the badge here, and give the customer blue ticks there."""
         conversation, wamid = await self.store.mark_read(user, conversation_id)
         if wamid:
-            try:
-                await self.cloud.mark_read(wamid)
-            except SendError as exc:
-                # The local read state stands; blue ticks are a courtesy that may fail.
-                log.warning("mark-read of %s on WhatsApp failed: %s", wamid, exc)
+            # The local read state stands at once; blue ticks are a courtesy that may fail,
+            # and an unreachable Graph API must not hold the agent's request.
+            if self.store.deliveries is not None:
+                task = self.store.deliveries.background(self._blue_ticks(wamid))
+                await asyncio.wait({task}, timeout=self.store.deliveries.wait)
+            else:
+                await self._blue_ticks(wamid)
         return conversation
+
+    async def _blue_ticks(self, wamid: str) -> None:
+        try:
+            await self.cloud.mark_read(wamid)
+        except SendError as exc:
+            log.warning("mark-read of %s on WhatsApp failed: %s", wamid, exc)

@@ -46,6 +46,11 @@ class Settings:
     # Seconds to wait before each retry of a send that hit a network error, 5xx or rate limit.
     send_retry_delays: tuple[float, ...] = (0.5, 2.0, 5.0)
     send_timeout: float = 15.0
+    # Seconds the agent's send waits for WhatsApp's answer before answering with the stored
+    # (pending) reply; the outcome then arrives as an event.
+    send_wait: float = 1.0
+    # Seconds a graceful shutdown waits for sends in flight (then they are marked uncertain).
+    shutdown_send_wait: float = 20.0
     # How long the events table keeps events for websocket/polling resume.
     event_retention_hours: float = 24.0
     webhook_max_bytes: int = 10 * 1024 * 1024

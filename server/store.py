@@ -45,6 +45,10 @@ class Store:
         self.publish = publish or (lambda event: None)
         # Called once a commit queued media downloads (the app wakes its downloader).
         self.media_queued: Callable[[], None] = lambda: None
+        # The server's background sender (server/delivery.py); None in the CLI, which sends
+        # in the foreground. Replies stored here name the process sending them (send_by).
+        self.deliveries: Any = None
+        self.process_id: str | None = None
 
     # -- events --------------------------------------------------------------------------
     async def _emit(self, tx: Tx, type_: str, conversation_id: int | None, owner_id: int | None, data: Any) -> None:
@@ -468,8 +472,8 @@ class Store:
                 )
             message_id = await tx.fetch_val(
                 "INSERT INTO messages (conversation_id, client_id, direction, type, content, media, data, status,"
-                " sender_user_id, created_at) VALUES (:c, :k, 'outbound', :t, :content, :media, :data, 'pending',"
-                " :u, :at) RETURNING id",
+                " sender_user_id, created_at, send_by) VALUES (:c, :k, 'outbound', :t, :content, :media, :data,"
+                " 'pending', :u, :at, :by) RETURNING id",
                 c=conv["id"],
                 k=client_id,
                 t=kind,
@@ -478,6 +482,7 @@ class Store:
                 data=_dump(data),
                 u=user.id,
                 at=at,
+                by=self.process_id,
             )
             if after_insert is not None:
                 await after_insert(tx, message_id)
@@ -536,7 +541,7 @@ class Store:
         """Replies still pending without a wamid long after their send would have ended."""
         rows = await self.db.fetch_all(
             "SELECT id FROM messages WHERE direction = 'outbound' AND status = 'pending'"
-            " AND wamid IS NULL AND created_at < :t",
+            " AND wamid IS NULL AND send_by IS NULL AND created_at < :t",
             t=created_before,
         )
         error = error_object(None, "Not sent", "the server stopped before handing the message to WhatsApp")

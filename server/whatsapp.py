@@ -74,6 +74,19 @@ def error_object(code: Any, title: Any = None, detail: Any = None) -> dict[str, 
     return {"code": code_int, "title": title, "detail": detail, "message": explain(code_int, title, detail)}
 
 
+def uncertain_error(detail: str) -> dict[str, Any]:
+    """The error of a send that may have reached the customer: the call was cut off, or
+    WhatsApp answered without saying which message it took. `uncertain` tells the dashboard
+    (and scripts) to check before resending."""
+    err = error_object(None, "Not confirmed", detail)
+    err["message"] = (
+        f"This message may not have been sent: WhatsApp did not confirm it ({detail}). It may or "
+        "may not have reached the customer: check before resending."
+    )
+    err["uncertain"] = True
+    return err
+
+
 @dataclass
 class SendError(Exception):
     """Meta refused the call (or could not be reached); `error` is the stored error object."""
@@ -255,17 +268,15 @@ class CloudAPI:
                 raise SendError(err, retryable=True) from exc
             # Sent, but no answer: Meta may have accepted it, and a retry could reach the
             # customer twice. Report it and let the agent decide.
-            err["message"] = (
-                "WhatsApp did not answer (network error or timeout): the message may or may not "
-                "have reached the customer, so it was not sent again."
-            )
-            raise SendError(err, retryable=False) from exc
+            raise SendError(uncertain_error(f"no answer: {type(exc).__name__}"), retryable=False) from exc
         try:
             data = response.json()
         except ValueError:
             data = None
         if response.status_code < 400 and isinstance(data, dict):
             return data
+        if response.status_code < 400:  # accepted, but we cannot tell what: maybe sent
+            raise SendError(uncertain_error(f"HTTP {response.status_code} without a JSON answer"), retryable=False)
         raise _error_from(response, data)
 
 
@@ -273,7 +284,7 @@ def _wamid(data: dict[str, Any]) -> str:
     try:
         return str(data["messages"][0]["id"])
     except (KeyError, IndexError, TypeError):
-        raise SendError(error_object(None, "Unexpected answer", f"no wamid in {data!r:.200}"), False) from None
+        raise SendError(uncertain_error("its answer held no message id"), False) from None
 
 
 def _error_from(response: httpx.Response, data: Any = None) -> SendError:
