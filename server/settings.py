@@ -55,7 +55,7 @@ class Settings:
     event_retention_hours: float = 24.0
     webhook_max_bytes: int = 10 * 1024 * 1024
     # Seconds a webhook's answer waits for its (already committed) body to be applied.
-    webhook_apply_wait: float = 2.0
+    webhook_apply_wait: float = 10.0
     # Statuses for wamids this server never sent are kept this long (Meta retries for 7 days).
     pending_status_retention_hours: float = 7 * 24.0
     # Largest JSON body the API reads (login included); counted while it streams in.
