@@ -33,13 +33,13 @@ CREATE TABLE IF NOT EXISTS invitations (
     created_at BIGINT NOT NULL
 );
 
--- One conversation per customer: known by phone number, or by Meta's user id (BSUID)
--- when Meta sends no number. owner_id NULL is the unassigned inbox.
+-- One conversation per customer and business number: known by phone number, or by Meta's
+-- user id (BSUID) when Meta sends no number (unique per business number, see below). owner_id NULL is the unassigned inbox.
 CREATE TABLE IF NOT EXISTS conversations (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     phone_number TEXT,
-    phone_key TEXT UNIQUE,
-    wa_user_id TEXT UNIQUE,
+    phone_key TEXT,
+    wa_user_id TEXT,
     contact_name TEXT,
     owner_id BIGINT REFERENCES users(id),
     last_message_id BIGINT,
@@ -212,6 +212,23 @@ CREATE TABLE IF NOT EXISTS server_processes (
     seen_at BIGINT NOT NULL
 );
 
+-- Several business numbers (issue 16, server/numbers.py): the WhatsApp numbers of the Meta
+-- app this server answers for (WHATSAPP_PHONE_NUMBER_ID lists some, admins add others). A
+-- conversation is one customer on one business number: '' (rows from before) is filled in
+-- with the first configured number at start. Databases from before had phone_key and
+-- wa_user_id UNIQUE on their own: SQLite's table is rebuilt without (server/migrations.py),
+-- PostgreSQL's constraints are dropped below.
+CREATE TABLE IF NOT EXISTS business_numbers (
+    id TEXT PRIMARY KEY,
+    display_name TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+ALTER TABLE conversations ADD COLUMN business_number_id TEXT NOT NULL DEFAULT '';
+CREATE UNIQUE INDEX IF NOT EXISTS conversations_number_phone ON conversations (business_number_id, phone_key);
+CREATE UNIQUE INDEX IF NOT EXISTS conversations_number_user ON conversations (business_number_id, wa_user_id);
+CREATE INDEX IF NOT EXISTS conversations_phone_key ON conversations (phone_key);
+CREATE INDEX IF NOT EXISTS conversations_wa_user_id ON conversations (wa_user_id);
+
 -- Searching message text needs a text index, and each database has its own kind. Statements
 -- after a "-- dialect: NAME" line run only on that database (until "-- dialect: all").
 -- dialect: sqlite
@@ -240,6 +257,8 @@ CREATE TRIGGER IF NOT EXISTS conversations_search_update_names
         WHERE rowid = new.id;
 END;
 -- dialect: postgresql
+ALTER TABLE conversations DROP CONSTRAINT IF EXISTS conversations_phone_key_key;
+ALTER TABLE conversations DROP CONSTRAINT IF EXISTS conversations_wa_user_id_key;
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 CREATE INDEX IF NOT EXISTS messages_content_trgm ON messages USING gin (lower(content) gin_trgm_ops);
 CREATE INDEX IF NOT EXISTS conversations_name_trgm ON conversations USING gin (lower(contact_name) gin_trgm_ops);

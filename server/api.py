@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import contacts, invitation_csv, queries
+from . import contacts, invitation_csv, numbers, queries
 from .auth import (
     User,
     bearer_token,
@@ -118,6 +118,7 @@ async def list_conversations(request: Request, user: User) -> Response:
         search=storable(request.query_params.get("search")),
         limit=int_param(request, "limit", 50),
         before=int_param(request, "before"),
+        number=storable(request.query_params.get("number")) or None,
     )
     return JSONResponse(items)
 
@@ -202,12 +203,16 @@ async def send(request: Request, user: User) -> Response:
     content = body.get("content")
     if content is not None and not isinstance(content, str):
         raise Invalid("content must be text", "invalid_field")
+    number_id = body.get("businessNumberId")
+    if number_id is not None and (isinstance(number_id, bool) or not isinstance(number_id, (str, int))):
+        raise Invalid("businessNumberId must be a business number id", "invalid_field")
     message = await request.app.state.outbox.send_text(
         user,
         content or "",
         phone=phone,
         conversation_id=conversation_id,
         client_id=client_id,
+        number_id=str(number_id) if number_id is not None else None,
     )
     return JSONResponse(message, status_code=201)
 
@@ -313,6 +318,17 @@ async def meta_errors(request: Request, user: User) -> Response:
     )
 
 
+@authenticated
+async def list_numbers(request: Request, user: User) -> Response:
+    return JSONResponse(await numbers.list_numbers(request.app.state.db, request.app.state.settings.phone_number_ids))
+
+
+@authenticated
+async def add_number(request: Request, user: User) -> Response:
+    number_id, display_name = numbers.parse_new(await json_body(request))
+    return JSONResponse(await numbers.add_number(request.app.state.db, user, number_id, display_name), 201)
+
+
 async def not_found(request: Request) -> Response:
     raise NotFound(f"no API route {request.method} {request.url.path}", "no_route")
 
@@ -333,5 +349,7 @@ routes = [
     Route("/api/invitations/import", import_invitations, methods=["POST"]),
     Route("/api/events", events),
     Route("/api/errors", meta_errors),
+    Route("/api/numbers", list_numbers),
+    Route("/api/numbers", add_number, methods=["POST"]),
     Route("/api/{path:path}", not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
 ]

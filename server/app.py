@@ -18,7 +18,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from . import api, errors, logs, media, templates, webhook, webhook_admin
+from . import api, errors, logs, media, numbers, templates, webhook, webhook_admin
 from .bodylimit import BodyLimitMiddleware
 from .db import Database, now_ms
 from .delivery import Deliveries
@@ -93,6 +93,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         retention_ms = int(settings.event_retention_hours * 3600 * 1000)
         hub = Hub(db, settings.broadcast_url, queue_size=settings.ws_queue_size)
         store = Store(db, settings.default_region, publish=hub.publish)
+        await numbers.sync_configured(db, settings.phone_number_ids)
+        store.default_number_id = (settings.phone_number_ids or [""])[0]
         await hub.start()
         # A reply stored but never handed to Meta (the process died mid-send) must not show a
         # clock forever: it fails with a reason, and the agent can send it again.

@@ -32,6 +32,8 @@ from typing import Any, TypeVar
 
 import databases
 
+from . import migrations
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -380,6 +382,7 @@ class Database:
             # power cut loses it (batched commits share the sync).
             await conn.execute("PRAGMA journal_mode=WAL")
             await conn.execute("PRAGMA synchronous=FULL")
+            await migrations.sqlite_before_schema(conn)  # needs foreign keys off
             await conn.execute("PRAGMA foreign_keys=ON")
         async with conn.transaction():
             if self.dialect == "postgresql":

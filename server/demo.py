@@ -36,6 +36,7 @@ from typing import Any
 
 import uvicorn
 
+from . import numbers
 from .errors import Conflict
 from .settings import Settings
 
@@ -46,6 +47,8 @@ PASSWORD = "demo-password"
 ADMIN_EMAIL = "admin@demo.local"
 AGENT_EMAIL = "sam@demo.local"
 PHONE_NUMBER_ID = "1000000001"
+# The bakery's second WhatsApp number (its café), on the same Meta app: the stand-in serves both.
+CAFE_NUMBER_ID = "1000000002"
 VERIFY_TOKEN = "demo-verify-token"
 WABA_ID = "2000000002"
 
@@ -126,6 +129,7 @@ class Customer:
     chattiness: float = 1.0
     patient: bool = False  # never nudges (the conversation whose 24-hour window has closed)
     fails_first_reply: int = 0  # Meta error code of the seeded reply that fails (0: none)
+    writes_to: str = PHONE_NUMBER_ID  # which business number they write to
 
     @property
     def wa_id(self) -> str:
@@ -218,6 +222,17 @@ def customers() -> list[Customer]:
             ],
             0.5,
             patient=True,
+        ),
+        Customer(
+            "Grace Mollel",
+            "+255765111222",
+            AGENT_EMAIL,
+            8,
+            [
+                [["Hi café! Are you open for breakfast tomorrow at 7?"], ["Lovely, a table for two please ☕"]],
+            ],
+            0.8,
+            writes_to=CAFE_NUMBER_ID,
         ),
     ]
 
@@ -334,7 +349,7 @@ class Demo:
             whatsapp_app_secret=app_secret,
             whatsapp_verify_token=VERIFY_TOKEN,
             whatsapp_access_token=access_token,
-            whatsapp_phone_number_id=PHONE_NUMBER_ID,
+            whatsapp_phone_number_id=f"{PHONE_NUMBER_ID},{CAFE_NUMBER_ID}",
             whatsapp_api_base=f"{self.meta_url}/v21.0",
             broadcast_url="memory://",
             send_retry_delays=(0.5, 1.0),
@@ -346,6 +361,7 @@ class Demo:
             app_secret,
             access_token=access_token,
             phone_number_id=PHONE_NUMBER_ID,
+            second_phone_number_id=CAFE_NUMBER_ID,
             waba_id=WABA_ID,
             status_delay=args.status_delay,
         )
@@ -425,6 +441,8 @@ class Demo:
         store = self.app.state.store
         users = await self._accounts(store)
         await self._invitations(store, users)
+        await numbers.set_display_name(store.db, PHONE_NUMBER_ID, "Bakery")
+        await numbers.set_display_name(store.db, CAFE_NUMBER_ID, "Café")
         if not await store.db.fetch_val("SELECT COUNT(*) FROM messages"):
             await self._seed(users[ADMIN_EMAIL])
         self._banner()
@@ -500,7 +518,13 @@ class Demo:
             for i, line in enumerate(c.topics[0][0]):
                 openings.append((now - c.opened_minutes_ago * 60 + i * 20, line, c))
         for at, line, customer in sorted(openings, key=lambda o: o[0]):  # oldest first
-            fields = {"from": customer.wa_id, "name": customer.name, "timestamp": at, **message_of(self.meta, line)}
+            fields = {
+                "from": customer.wa_id,
+                "name": customer.name,
+                "timestamp": at,
+                "to": customer.writes_to,
+                **message_of(self.meta, line),
+            }
             status = await self.meta.post_webhook(self.meta.inbound_value(fields))
             if status != 200:
                 raise DemoFailed(f"the inbox refused the stand-in's webhook (HTTP {status})")
@@ -734,7 +758,9 @@ class Simulator:
         await self._post(customer, {"type": "reaction", "reaction": {"message_id": wamid, "emoji": emoji}})
 
     async def _post(self, customer: Customer, message: dict[str, Any]) -> None:
-        value = self.meta.inbound_value({"from": customer.wa_id, "name": customer.name, **message})
+        value = self.meta.inbound_value(
+            {"from": customer.wa_id, "name": customer.name, "to": customer.writes_to, **message}
+        )
         status = await self.meta.post_webhook(value)
         if status != 200:
             log.warning("the inbox answered the webhook with HTTP %s", status or "(unreachable)")

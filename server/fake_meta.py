@@ -223,12 +223,17 @@ class FakeMeta:
         display_phone_number: str = "15550001111",
         waba_id: str = "2000000002",
         status_delay: float = 0.05,
+        second_phone_number_id: str = "1000000002",
+        second_display_phone_number: str = "15550002222",
     ) -> None:
         self.webhook_url = webhook_url
         self.app_secret = app_secret
         self.access_token = access_token
         self.phone_number_id = phone_number_id
         self.display_phone_number = display_phone_number
+        # The business numbers of this app (a Meta app may have several): id -> display number.
+        self.numbers = {phone_number_id: display_phone_number, second_phone_number_id: second_display_phone_number}
+        self.sent_from: dict[str, str] = {}  # wamid -> the number it was sent from
         self.waba_id = waba_id
         self.default_status_delay = status_delay
         self.config: dict[str, Any] = _default_config(status_delay)
@@ -286,9 +291,11 @@ class FakeMeta:
 
     # ---- webhooks out -------------------------------------------------------------
 
-    def metadata(self) -> dict[str, str]:
-        """The `metadata` block Meta puts in every webhook value for our number."""
-        return {"display_phone_number": self.display_phone_number, "phone_number_id": self.phone_number_id}
+    def metadata(self, number_id: str | None = None) -> dict[str, str]:
+        """The `metadata` block Meta puts in every webhook value for one of our numbers (the
+        first by default). A number this app does not have is used as given (for tests)."""
+        number_id = number_id or self.phone_number_id
+        return {"display_phone_number": self.numbers.get(number_id, "15550009999"), "phone_number_id": number_id}
 
     def envelope(self, value: dict[str, Any]) -> dict[str, Any]:
         """Meta's outer webhook shape around one `messages` change."""
@@ -342,7 +349,8 @@ class FakeMeta:
             entry["pricing"] = {"billable": True, "pricing_model": "PMP", "category": "service"}
         if errors is not None:
             entry["errors"] = errors
-        return {"messaging_product": "whatsapp", "metadata": self.metadata(), "statuses": [entry]}
+        metadata = self.metadata(self.sent_from.get(wamid))
+        return {"messaging_product": "whatsapp", "metadata": metadata, "statuses": [entry]}
 
     @staticmethod
     def status_errors(code: int, title: str | None = None, detail: str | None = None) -> list[dict[str, Any]]:
@@ -397,7 +405,7 @@ class FakeMeta:
         )
         if self.access_token is not None and request.headers.get("authorization") != f"Bearer {self.access_token}":
             return _graph_error(401, "Invalid OAuth access token - Cannot parse access token", 190)
-        if request.path_params["phone_id"] != self.phone_number_id:
+        if request.path_params["phone_id"] not in self.numbers:
             return _graph_error(
                 400,
                 f"Unsupported post request. Object with ID '{request.path_params['phone_id']}'"
@@ -425,7 +433,7 @@ class FakeMeta:
         refusal = self._check_message(body)
         if refusal is not None:
             return refusal
-        return await self._send(str(body["to"]))
+        return await self._send(str(body["to"]), request.path_params["phone_id"])
 
     def _check_message(self, body: dict[str, Any]) -> JSONResponse | None:
         """Media sent by id must exist; a template must exist, approved, with the right
@@ -612,7 +620,7 @@ class FakeMeta:
         self.uploads.append(record)
         if not self._authorized(request):
             return _graph_error(401, "Invalid OAuth access token - Cannot parse access token", 190)
-        if request.path_params["phone_id"] != self.phone_number_id:
+        if request.path_params["phone_id"] not in self.numbers:
             return _graph_error(400, "Unsupported post request.", 100, type="GraphMethodException", error_subcode=33)
         for name, value in (("messaging_product", record["messaging_product"]), ("file", data)):
             if not value:
@@ -655,7 +663,7 @@ class FakeMeta:
                 body["paging"]["next"] = str(request.url.include_query_params(after=_cursor(start + len(page))))
         return JSONResponse(body)
 
-    async def _send(self, to: str) -> Response:
+    async def _send(self, to: str, from_id: str | None = None) -> Response:
         """Accept a send (or fail it as queued) and schedule its status webhooks."""
         wa_id = "".join(c for c in to if c.isdigit())
         queued = self.failures_to.get(wa_id)
@@ -668,6 +676,7 @@ class FakeMeta:
                 error_data={"messaging_product": "whatsapp", "details": failure["detail"]},
             )
         wamid = new_wamid()
+        self.sent_from[wamid] = from_id or self.phone_number_id
         if self.config["sendAnswer"] == "not-json":
             return Response(b"<html>upstream hiccup</html>", media_type="text/html")
         if self.config["sendAnswer"] == "no-wamid":
@@ -758,7 +767,7 @@ class FakeMeta:
             message[kind] = body.get(kind, {})
         return {
             "messaging_product": "whatsapp",
-            "metadata": self.metadata(),
+            "metadata": self.metadata(body.get("to")),  # `to`: which of our numbers the customer wrote to
             "contacts": [contact],
             "messages": [message],
         }

@@ -673,12 +673,12 @@ class MediaService:
         from .outbox import deliver  # here: store.py imports this module, and outbox imports store
 
         async def upload_and_send(to: str) -> str:
-            body: dict[str, Any] = {"id": await self.cloud.upload_media(data, mime, name)}
+            body: dict[str, Any] = {"id": await self.cloud.upload_media(data, mime, name, from_id=outbound.number_id)}
             if caption:
                 body["caption"] = caption
             if kind == "document":
                 body["filename"] = name
-            return await self.cloud.send_message(to, kind, body)
+            return await self.cloud.send_message(to, kind, body, from_id=outbound.number_id)
 
         return await deliver(self.store, outbound, upload_and_send)
 

@@ -43,9 +43,16 @@ class Outbox:
         phone: str | None = None,
         conversation_id: int | None = None,
         client_id: str | None = None,
+        number_id: str | None = None,
     ) -> dict[str, Any]:
-        outbound = await self.store.create_outbound(user, content, phone, conversation_id, client_id)
-        return await deliver(self.store, outbound, lambda to: self.cloud.send_text(to, outbound.message["content"]))
+        outbound = await self.store.create_outbound(
+            user, content, phone, conversation_id, client_id, number_id=number_id
+        )
+        return await deliver(
+            self.store,
+            outbound,
+            lambda to: self.cloud.send_text(to, outbound.message["content"], from_id=outbound.number_id),
+        )
 
     async def mark_read(self, user: User, conversation_id: int) -> dict[str, Any]:
         """Clear the badge here, and give the customer blue ticks there."""
@@ -54,14 +61,14 @@ class Outbox:
             # The local read state stands at once; blue ticks are a courtesy that may fail,
             # and an unreachable Graph API must not hold the agent's request.
             if self.store.deliveries is not None:
-                task = self.store.deliveries.background(self._blue_ticks(wamid))
+                task = self.store.deliveries.background(self._blue_ticks(wamid, conversation.get("businessNumberId")))
                 await asyncio.wait({task}, timeout=self.store.deliveries.wait)
             else:
-                await self._blue_ticks(wamid)
+                await self._blue_ticks(wamid, conversation.get("businessNumberId"))
         return conversation
 
-    async def _blue_ticks(self, wamid: str) -> None:
+    async def _blue_ticks(self, wamid: str, from_id: str | None = None) -> None:
         try:
-            await self.cloud.mark_read(wamid)
+            await self.cloud.mark_read(wamid, from_id=from_id)
         except SendError as exc:
             log.warning("mark-read of %s on WhatsApp failed: %s", wamid, exc)

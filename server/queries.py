@@ -125,7 +125,8 @@ async def list_messages(
 # -- conversations -------------------------------------------------------------------------
 
 _CONVERSATION_SELECT = """
-SELECT c.id, c.phone_number, c.wa_user_id, c.contact_name, c.profile_name, c.owner_id, c.last_message_at,
+SELECT c.id, c.phone_number, c.wa_user_id, c.contact_name, c.profile_name, c.business_number_id,
+       c.owner_id, c.last_message_at,
        c.last_inbound_at, c.unread_count,
        m.id AS lm_id, m.type AS lm_type, m.content AS lm_content, m.direction AS lm_direction,
        m.status AS lm_status
@@ -150,6 +151,7 @@ def conversation_view(row: dict[str, Any]) -> dict[str, Any]:
         "waUserId": row["wa_user_id"],
         "contactName": row["contact_name"],
         "profileName": row["profile_name"],
+        "businessNumberId": row["business_number_id"] or None,
         "ownerId": row["owner_id"],
         "lastMessage": last,
         "lastMessageAt": iso(row["last_message_at"]),
@@ -189,6 +191,9 @@ _SEARCH_SCAN = (
 )
 
 
+_NUMBER_FILTER = " AND c.business_number_id = :number"
+
+
 def _phrase(text: str) -> str:
     """An FTS5 phrase: matches `text` as a substring under the trigram tokenizer."""
     return '"' + text.replace('"', '""') + '"'
@@ -200,9 +205,15 @@ def _like(text: str) -> str:
 
 
 async def list_conversations(
-    reader: Reader, user: User, search: str | None = None, limit: int = 50, before: int | None = None
+    reader: Reader,
+    user: User,
+    search: str | None = None,
+    limit: int = 50,
+    before: int | None = None,
+    number: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Newest activity first; `before` is the id of the last conversation of the previous page."""
+    """Newest activity first; `before` is the id of the last conversation of the previous page;
+    `number` keeps one business number's conversations."""
     limit = max(1, min(limit, MAX_PAGE))
     before_at, before_id = 2**62, 2**62
     if before is not None:
@@ -215,6 +226,9 @@ async def list_conversations(
         " WHERE (:admin = 1 OR c.owner_id = :uid)"
         " AND (c.last_message_at < :bat OR (c.last_message_at = :bat AND c.id < :bid))"
     )
+    if number:
+        values["number"] = number
+        where += _NUMBER_FILTER
     text = (search or "").strip().lower()
     if text:
         digits = "".join(ch for ch in text if ch.isdigit())

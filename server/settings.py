@@ -87,6 +87,12 @@ class Settings:
             kwargs[f.name] = _parse(f.name.upper(), str(f.type), raw.strip())
         return cls(**kwargs)
 
+    @property
+    def phone_number_ids(self) -> list[str]:
+        """WHATSAPP_PHONE_NUMBER_ID may list several business numbers, comma-separated; the
+        first is the one new conversations start on."""
+        return list(dict.fromkeys(p.strip() for p in self.whatsapp_phone_number_id.split(",") if p.strip()))
+
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)
 

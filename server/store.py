@@ -36,12 +36,26 @@ class Outbound:
     message: dict[str, Any]
     to: str | None  # wa_id to send to
     duplicate: bool
+    number_id: str | None = None  # the business number it leaves from: the one the customer wrote to
+
+
+class UnknownNumber(ValueError):
+    """A webhook for a business number this server does not serve."""
+
+    def __init__(self, number_id: str) -> None:
+        super().__init__(
+            f"business number {number_id} is not one of this server's numbers: an admin can add it"
+            " (POST /api/numbers), then replay the webhook"
+        )
+        self.number_id = number_id
 
 
 class Store:
     def __init__(self, db: Database, default_region: str = "", publish: Callable[[dict[str, Any]], None] | None = None):
         self.db = db
         self.default_region = default_region
+        # The business number new conversations start on (the first configured; app.py).
+        self.default_number_id = ""
         self.publish = publish or (lambda event: None)
         # Called once a commit queued media downloads (the app wakes its downloader).
         self.media_queued: Callable[[], None] = lambda: None
@@ -173,21 +187,27 @@ class Store:
 
     # -- conversations -------------------------------------------------------------------
     async def _conversation_for(
-        self, tx: Tx, phone: str | None, user_id: str | None, name: str | None, at: int
+        self, tx: Tx, phone: str | None, user_id: str | None, name: str | None, at: int, number_id: str = ""
     ) -> dict[str, Any]:
-        """Find or create the contact's conversation: by number, else by Meta's user id."""
+        """Find or create the contact's conversation on business number `number_id` (default:
+        the first): by phone number, else by Meta's user id. Another business number's
+        conversations are never matched: a conversation is one customer on one number."""
+        number_id = number_id or self.default_number_id
         key = match_key(phone) if phone else None
         row = None
         if key:
             row = await tx.fetch_one(
-                "SELECT id, owner_id, wa_user_id, contact_name, profile_name FROM conversations WHERE phone_key = :k",
+                "SELECT id, owner_id, wa_user_id, contact_name, profile_name FROM conversations"
+                " WHERE phone_key = :k AND business_number_id = :b",
                 k=key,
+                b=number_id,
             )
         if row is None and user_id:
             row = await tx.fetch_one(
                 "SELECT id, owner_id, wa_user_id, contact_name, profile_name, phone_key FROM conversations"
-                " WHERE wa_user_id = :u",
+                " WHERE wa_user_id = :u AND business_number_id = :b",
                 u=user_id,
+                b=number_id,
             )
             if row is not None and key and row.get("phone_key") is None:
                 await tx.execute(
@@ -198,7 +218,11 @@ class Store:
                 )
         if row is not None:
             if user_id and not row["wa_user_id"]:
-                clash = await tx.fetch_one("SELECT id FROM conversations WHERE wa_user_id = :u", u=user_id)
+                clash = await tx.fetch_one(
+                    "SELECT id FROM conversations WHERE wa_user_id = :u AND business_number_id = :b",
+                    u=user_id,
+                    b=number_id,
+                )
                 if clash is None:
                     await tx.execute("UPDATE conversations SET wa_user_id = :u WHERE id = :id", u=user_id, id=row["id"])
             if name and name != row["profile_name"]:
@@ -217,8 +241,9 @@ class Store:
                 owner, given = invited["owner_id"], invited["name"]
         conv_id = await tx.fetch_val(
             "INSERT INTO conversations (phone_number, phone_key, wa_user_id, contact_name, profile_name, given_name,"
-            " owner_id, last_message_at, unread_count, created_at)"
-            " VALUES (:p, :k, :u, :n, :pn, :g, :o, :at, 0, :t) RETURNING id",
+            " owner_id, last_message_at, unread_count, created_at, business_number_id)"
+            " VALUES (:p, :k, :u, :n, :pn, :g, :o, :at, 0, :t, :b) RETURNING id",
+            b=number_id,
             p=phone,
             k=key,
             u=user_id,
@@ -265,7 +290,14 @@ class Store:
         """Store one customer message; False when Meta re-delivered one we already have."""
         if await tx.fetch_one("SELECT id FROM messages WHERE wamid = :w", w=msg.wamid):
             return False
-        conv = await self._conversation_for(tx, msg.sender.phone, msg.sender.user_id, msg.sender.name, msg.timestamp_ms)
+        number_id = msg.business_number_id or self.default_number_id
+        if not await tx.fetch_one("SELECT id FROM business_numbers WHERE id = :b", b=number_id):
+            # Never merged into another number's conversations: kept, shown to admins, and
+            # applied by a replay once an admin adds the number.
+            raise UnknownNumber(number_id)
+        conv = await self._conversation_for(
+            tx, msg.sender.phone, msg.sender.user_id, msg.sender.name, msg.timestamp_ms, number_id
+        )
         media_id = str(msg.media["id"]) if msg.media and msg.media.get("id") else None
         message_id = await tx.fetch_val(
             "INSERT INTO messages (conversation_id, wamid, direction, type, content, media, data, reply_to_wamid,"
@@ -388,10 +420,13 @@ class Store:
         media: dict[str, Any] | None = None,
         data: Any = None,
         after_insert: Callable[[Tx, int], Awaitable[None]] | None = None,
+        number_id: str | None = None,
     ) -> Outbound:
         """Store the agent's message as pending before anything is sent, so nothing is lost.
         `kind` is the message type: a `template` may be sent when the 24-hour window is closed;
-        `after_insert(tx, message_id)` runs in the same transaction (e.g. to record a file)."""
+        `after_insert(tx, message_id)` runs in the same transaction (e.g. to record a file).
+        `number_id`: the business number of a conversation started by phone number (default:
+        the conversation the customer last wrote in, else the first number)."""
         content = (content or "").strip("\n")
         if kind == "text" and not content.strip():
             raise Invalid("content is empty: type a message to send", "content_empty")
@@ -421,17 +456,23 @@ class Store:
             at = now_ms()
             if conversation_id is not None:
                 conv = await tx.fetch_one(
-                    "SELECT id, owner_id, phone_number, last_inbound_at FROM conversations WHERE id = :id",
+                    "SELECT id, owner_id, phone_number, last_inbound_at, business_number_id FROM conversations"
+                    " WHERE id = :id",
                     id=conversation_id,
                 )
                 if conv is None or not user.may_see(conv["owner_id"]):
                     raise NotFound(f"conversation {conversation_id} not found", "conversation_not_found")
             else:
+                if number_id and not await tx.fetch_one("SELECT id FROM business_numbers WHERE id = :b", b=number_id):
+                    raise NotFound(f"business number {number_id} not found", "business_number_not_found")
                 conv = None
                 for key in ([match_key(e164)] if e164 else []) + lookup_keys(str(phone)):
                     conv = await tx.fetch_one(
-                        "SELECT id, owner_id, phone_number, last_inbound_at FROM conversations WHERE phone_key = :k",
+                        "SELECT id, owner_id, phone_number, last_inbound_at, business_number_id FROM conversations"
+                        " WHERE phone_key = :k AND (business_number_id = :b OR :b = '')"
+                        " ORDER BY COALESCE(last_inbound_at, 0) DESC, last_message_at DESC, id DESC LIMIT 1",
                         k=key,
+                        b=number_id or "",
                     )
                     if conv is not None:
                         break
@@ -444,13 +485,14 @@ class Store:
                     )
                     if invited_by is not None and not user.may_see(invited_by):
                         raise Forbidden(f"{e164} is invited by another account", "invited_by_another_account")
-                    created = await self._conversation_for(tx, e164, None, None, at)
+                    created = await self._conversation_for(tx, e164, None, None, at, number_id or "")
                     if created["owner_id"] is None:  # no invitation: whoever started it owns it
                         await tx.execute(
                             "UPDATE conversations SET owner_id = :o WHERE id = :id", o=user.id, id=created["id"]
                         )
                     conv = await tx.fetch_one(
-                        "SELECT id, owner_id, phone_number, last_inbound_at FROM conversations WHERE id = :id",
+                        "SELECT id, owner_id, phone_number, last_inbound_at, business_number_id FROM conversations"
+                        " WHERE id = :id",
                         id=created["id"],
                     )
                 elif not user.may_see(conv["owner_id"]):
@@ -489,7 +531,9 @@ class Store:
             await self._touch_conversation(tx, conv["id"], message_id, at, inbound=False)
             message = await self._emit_message(tx, "message.created", message_id, conv["owner_id"])
             await self._emit_conversation(tx, conv["id"])
-            return Outbound(message, conv["phone_number"].lstrip("+"), duplicate=False)
+            return Outbound(
+                message, conv["phone_number"].lstrip("+"), duplicate=False, number_id=conv["business_number_id"] or None
+            )
 
         return await self.db.write(job)
 

@@ -359,7 +359,11 @@ class TemplateService:
         outbound = await self.store.create_outbound(
             user, content, phone, conversation_id, client_id, kind="template", data=data
         )
-        return await deliver(self.store, outbound, lambda to: self.cloud.send_message(to, "template", template))
+        return await deliver(
+            self.store,
+            outbound,
+            lambda to: self.cloud.send_message(to, "template", template, from_id=outbound.number_id),
+        )
 
 
 # -- HTTP ----------------------------------------------------------------------------------

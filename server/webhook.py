@@ -47,6 +47,7 @@ class Inbound:
     data: Any = None
     reply_to: str | None = None
     error: dict[str, Any] | None = None
+    business_number_id: str | None = None  # metadata.phone_number_id: which of our numbers it came to
 
 
 @dataclass
@@ -121,8 +122,15 @@ def parse(body: Any) -> Parsed:
     return out
 
 
+def _number_id(value: dict[str, Any]) -> str | None:
+    metadata = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
+    number_id = metadata.get("phone_number_id")
+    return str(number_id) if isinstance(number_id, (str, int)) and str(number_id) else None
+
+
 def _parse_value(value: dict[str, Any], out: Parsed) -> None:
     contacts = [c for c in value.get("contacts") or [] if isinstance(c, dict)]
+    number_id = _number_id(value)
     for err in value.get("errors") or []:
         if isinstance(err, dict):
             out.errors.append(err)
@@ -131,7 +139,7 @@ def _parse_value(value: dict[str, Any], out: Parsed) -> None:
             out.not_understood.append("message without id")
             continue
         try:
-            _parse_message(msg, contacts, out)
+            _parse_message(msg, contacts, out, number_id)
         except (AttributeError, TypeError, ValueError, KeyError, OverflowError) as exc:
             out.failed.append((msg, f"message {msg.get('id')} could not be read: {type(exc).__name__}: {exc}"))
     for st in value.get("statuses") or []:
@@ -171,7 +179,9 @@ def _sender(msg: dict[str, Any], contacts: list[dict[str, Any]]) -> Sender:
     return Sender(phone, user_id, name)
 
 
-def _parse_message(msg: dict[str, Any], contacts: list[dict[str, Any]], out: Parsed) -> None:
+def _parse_message(
+    msg: dict[str, Any], contacts: list[dict[str, Any]], out: Parsed, number_id: str | None = None
+) -> None:
     mtype = str(msg.get("type") or "unknown")
     sender = _sender(msg, contacts)
     ts = _ms(msg.get("timestamp"))
@@ -198,6 +208,7 @@ def _parse_message(msg: dict[str, Any], contacts: list[dict[str, Any]], out: Par
             data=data,
             reply_to=context.get("id") or None,
             error=_first_error(msg.get("errors")),
+            business_number_id=number_id,
         )
     )
 

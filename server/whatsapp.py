@@ -120,7 +120,7 @@ class CloudAPI:
             client,
             settings.whatsapp_api_base,
             settings.whatsapp_access_token,
-            settings.whatsapp_phone_number_id,
+            (settings.phone_number_ids or [""])[0],
             settings.send_retry_delays,
         )
 
@@ -138,8 +138,9 @@ class CloudAPI:
         err["message"] = f"Sending is not configured: set {' and '.join(missing)}."
         return SendError(err, retryable=False)
 
-    async def send_text(self, to: str, body: str, reply_to_wamid: str | None = None) -> str:
-        """Send a text message; returns Meta's wamid. Retries transient failures."""
+    async def send_text(self, to: str, body: str, reply_to_wamid: str | None = None, from_id: str | None = None) -> str:
+        """Send a text message (from business number `from_id`, else the first configured);
+        returns Meta's wamid. Retries transient failures."""
         payload: dict[str, Any] = {
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
@@ -149,9 +150,16 @@ class CloudAPI:
         }
         if reply_to_wamid:
             payload["context"] = {"message_id": reply_to_wamid}
-        return _wamid(await self._post_messages(payload))
+        return _wamid(await self._post_messages(payload, from_id))
 
-    async def send_message(self, to: str, kind: str, body: dict[str, Any], reply_to_wamid: str | None = None) -> str:
+    async def send_message(
+        self,
+        to: str,
+        kind: str,
+        body: dict[str, Any],
+        reply_to_wamid: str | None = None,
+        from_id: str | None = None,
+    ) -> str:
         """Send a message of any type (`image`, `document`, `template`, …) whose object is
         `body`; returns Meta's wamid. Retries transient failures."""
         payload: dict[str, Any] = {
@@ -163,15 +171,15 @@ class CloudAPI:
         }
         if reply_to_wamid:
             payload["context"] = {"message_id": reply_to_wamid}
-        return _wamid(await self._post_messages(payload))
+        return _wamid(await self._post_messages(payload, from_id))
 
-    async def upload_media(self, data: bytes, mime_type: str, filename: str) -> str:
+    async def upload_media(self, data: bytes, mime_type: str, filename: str, from_id: str | None = None) -> str:
         """Upload a file for sending (`POST /{phone-number-id}/media`); returns its media id.
         An upload is safe to repeat (an unused one just expires), so every failure that may
         be transient is retried."""
         if not self.configured:
             raise self._missing()
-        url = f"{self._base}/{self._phone_number_id}/media"
+        url = f"{self._base}/{from_id or self._phone_number_id}/media"
 
         async def once() -> dict[str, Any]:
             return await self._request(
@@ -228,14 +236,14 @@ class CloudAPI:
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._token}"}
 
-    async def mark_read(self, wamid: str) -> None:
+    async def mark_read(self, wamid: str, from_id: str | None = None) -> None:
         """Blue ticks for the customer: marks their message (and earlier ones) read."""
-        await self._post_messages({"messaging_product": "whatsapp", "status": "read", "message_id": wamid})
+        await self._post_messages({"messaging_product": "whatsapp", "status": "read", "message_id": wamid}, from_id)
 
-    async def _post_messages(self, payload: dict[str, Any]) -> dict[str, Any]:
+    async def _post_messages(self, payload: dict[str, Any], from_id: str | None = None) -> dict[str, Any]:
         if not self.configured:
             raise self._missing()
-        url = f"{self._base}/{self._phone_number_id}/messages"
+        url = f"{self._base}/{from_id or self._phone_number_id}/messages"
         return await self._retrying(lambda: self._post_once(url, payload), "send")
 
     async def _retrying(self, once: Callable[[], Awaitable[dict[str, Any]]], what: str) -> dict[str, Any]:

@@ -18,10 +18,12 @@ from typing import Any
 import httpx
 import pytest
 
-from server.demo import QUIET_INVITATION, THANKS, Photo, Simulator, customers
+from server.demo import CAFE_NUMBER_ID, PHONE_NUMBER_ID, QUIET_INVITATION, THANKS, Photo, Simulator, customers
 from tests.servers import database_url, eventually, free_port, stack
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+NUMBERS = (PHONE_NUMBER_ID, CAFE_NUMBER_ID)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -145,6 +147,12 @@ async def test_demo_shows_the_whole_loop_and_stops_cleanly(tmp_path: Path) -> No
             by_phone = {c["phoneNumber"]: c for c in conversations}
             assert set(by_phone) == {c.phone for c in people}, conversations
             assert [c.name for c in people if by_phone[c.phone]["ownerId"] is None] == ["Jordan Reyes"]
+            # Two business numbers: the café's customer is on the café's number.
+            numbers = await get(http, f"{url}/api/numbers", admin)
+            listed = [(n["id"], n["displayName"]) for n in numbers]
+            assert listed == [(PHONE_NUMBER_ID, "Bakery"), (CAFE_NUMBER_ID, "Café")]
+            assert {c.phone: c.writes_to for c in people} == {p: by_phone[p]["businessNumberId"] for p in by_phone}
+            assert CAFE_NUMBER_ID in {c.writes_to for c in people}
             invitations = await get(http, f"{url}/api/invitations", admin)
             assert {i["phoneNumber"] for i in invitations} == {c.phone for c in people if c.invited_by} | {
                 QUIET_INVITATION[1]
@@ -212,7 +220,8 @@ async def test_demo_shows_the_whole_loop_and_stops_cleanly(tmp_path: Path) -> No
             # The agent sees only the conversation of the customer Sam invited.
             agent = await login(http, url, agent_email, agent_password)
             mine = await get(http, f"{url}/api/conversations", agent)
-            assert [c["phoneNumber"] for c in mine] == [c.phone for c in people if c.invited_by == agent_email]
+            theirs = sorted(c.phone for c in people if c.invited_by == agent_email)
+            assert sorted(c["phoneNumber"] for c in mine) == theirs
 
         code = await demo.interrupt()
     finally:
@@ -296,7 +305,9 @@ async def unread(admin: Any, phone: str) -> int:
 async def test_simulated_customers_wait_for_answers_and_never_thank_a_failed_reply(tmp_path: Path) -> None:
     async with (
         database_url("sqlite", tmp_path) as url,
-        stack(url, media_dir=str(tmp_path / "media"), default_region="") as s,
+        stack(
+            url, media_dir=str(tmp_path / "media"), default_region="", whatsapp_phone_number_id=",".join(NUMBERS)
+        ) as s,
     ):
         people = [c for c in customers() if not c.patient]
         lukas = next(c for c in people if c.name.startswith("Lukas"))
