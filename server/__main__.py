@@ -19,6 +19,7 @@ from . import demo, ingest, invitation_csv, logs, media, templates
 from .auth import hash_password, new_token
 from .db import Database
 from .errors import AppError
+from .passwords import password_problem
 from .realtime import Hub
 from .settings import MissingSetting, Settings
 from .store import Store
@@ -171,8 +172,9 @@ def cmd_create_user(args: argparse.Namespace, settings: Settings) -> int:
     except EOFError:  # no terminal and nothing on stdin
         print("error: no password given: pass --password or type it when asked", file=sys.stderr)
         return 2
-    if len(password) < 8:
-        print("error: the password must have at least 8 characters", file=sys.stderr)
+    problem = password_problem(password)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
 
     async def work(store: Store) -> int:
@@ -322,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("create-user", help="create an account that can log in to the dashboard")
     p.add_argument("email")
-    p.add_argument("--password", help="at least 8 characters (asked for when left out)")
+    p.add_argument("--password", help="at least 8 characters, not a common one (asked for when left out)")
     p.add_argument("--admin", action="store_true", help="admins see every conversation, unassigned included")
     p.set_defaults(func=cmd_create_user)
 

@@ -82,15 +82,25 @@ def path_id(request: Request) -> int:
 # -- auth ----------------------------------------------------------------------------------
 
 
+def client_address(request: Request) -> str:
+    """The caller's address; behind the documented proxy, uvicorn has already taken it from
+    X-Forwarded-For (trusted from FORWARDED_ALLOW_IPS only)."""
+    return request.client.host if request.client else "-"
+
+
 async def login(request: Request) -> Response:
     body = await json_body(request)
     email = str(body.get("email") or "").strip().lower()
     password = str(body.get("password") or "")
     if not email or not password:
         raise Invalid("email and password are required", "credentials_required")
+    # Counted before any hash runs: past the limits, no argon2 work at all (server/throttle.py).
+    request.app.state.login_throttle.admit(client_address(request), email)
     row = await request.app.state.db.fetch_one("SELECT id, password_hash FROM users WHERE email = :e", e=email)
-    if not await check_password(row["password_hash"] if row else None, password) or row is None:
+    hashes = request.app.state.hash_pool
+    if not await check_password(row["password_hash"] if row else None, password, hashes) or row is None:
         raise Unauthenticated("wrong email or password", "wrong_credentials")
+    request.app.state.login_throttle.succeeded(email)
     token, hashed = new_token()
     await request.app.state.store.add_token(row["id"], hashed)
     return JSONResponse({"token": token})

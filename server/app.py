@@ -24,9 +24,11 @@ from .db import Database, now_ms
 from .delivery import Deliveries
 from .ingest import Ingest
 from .outbox import Outbox
+from .passwords import HashPool
 from .realtime import Hub, websocket_endpoint
 from .settings import Settings
 from .store import Store
+from .throttle import LoginThrottle
 from .whatsapp import CloudAPI
 
 log = logging.getLogger(__name__)
@@ -126,6 +128,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 await pruner
             await deliveries.stop()
             await app.state.ingest.stop()
+            app.state.hash_pool.shutdown()
             await app.state.templates.stop()
             await app.state.media.stop()
             await hub.stop()
@@ -175,6 +178,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         exception_handlers={errors.AppError: errors.handler, HTTPException: http_error, Exception: server_error},
     )
     app.state.settings = settings
+    app.state.hash_pool = HashPool(settings.password_hash_workers, settings.password_hash_queue)
+    app.state.login_throttle = LoginThrottle(
+        settings.login_attempts_per_account, settings.login_attempts_per_address, settings.login_window_seconds
+    )
     return app
 
 

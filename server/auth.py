@@ -1,6 +1,6 @@
 """Accounts and bearer tokens.
 
-Passwords use argon2 (slow on purpose, so it runs in a thread, never on the event loop).
+Passwords use argon2 (slow on purpose, so it runs on its own bounded pool, server/passwords.py).
 Tokens are random and stored as SHA-256 hashes: a fast hash is enough for 256-bit secrets.
 """
 
@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
 from .db import Database
+from .passwords import DEFAULT_POOL, HashPool, check_new_password
 
 _hasher = PasswordHasher()
 # Verifying against this keeps a login for an unknown email as slow as a wrong password.
@@ -33,18 +33,22 @@ class User:
         return self.is_admin or (owner_id is not None and owner_id == self.id)
 
 
-async def hash_password(password: str) -> str:
-    return await run_in_threadpool(_hasher.hash, password)
+async def hash_password(password: str, pool: HashPool = DEFAULT_POOL) -> str:
+    """The hash to store for a new password; Invalid (422) if the password is too weak."""
+    check_new_password(password)
+    return await pool.run(lambda: _hasher.hash(password))
 
 
-async def check_password(password_hash: str | None, password: str) -> bool:
+async def check_password(password_hash: str | None, password: str, pool: HashPool = DEFAULT_POOL) -> bool:
+    """On `pool`, never the shared thread pool (server/passwords.py says why)."""
+
     def verify() -> bool:
         try:
             return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
         except (VerificationError, InvalidHashError):
             return False
 
-    return await run_in_threadpool(verify)
+    return await pool.run(verify)
 
 
 def new_token() -> tuple[str, str]:

@@ -143,6 +143,8 @@ class RequestIdMiddleware:
             level = logging.WARNING
         elif path in QUIET_PATHS and status < 400:
             level = logging.DEBUG
+        elif status == 429:  # a flood: the throttle logs it once (server/throttle.py)
+            level = logging.DEBUG
         else:
             level = logging.INFO
         if not access_log.isEnabledFor(level):

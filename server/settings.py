@@ -60,6 +60,12 @@ class Settings:
     pending_status_retention_hours: float = 7 * 24.0
     # Largest JSON body the API reads (login included); counted while it streams in.
     api_max_bytes: int = 1024 * 1024
+    # Login throttling (server/throttle.py) and password hashing (server/passwords.py).
+    login_window_seconds: float = 300.0
+    login_attempts_per_account: int = 10
+    login_attempts_per_address: int = 30
+    password_hash_workers: int = 2
+    password_hash_queue: int = 16
     # Events a websocket may have waiting before it is told to resync and closed.
     ws_queue_size: int = 5000
     # Media: where downloaded/sent files are kept, and how inbound downloads are retried
