@@ -173,6 +173,8 @@ async def stack(
         whatsapp_api_base=f"{meta_url}/v21.0",
         default_region="TZ",
         send_retry_delays=(0.05, 0.1),
+        # Every test logs in from 127.0.0.1: the per-address login limit is tested on its own.
+        login_attempts_per_address=100_000,
     ).with_(**overrides)
     meta = FakeMeta(
         f"{base_url}/webhook", APP_SECRET, access_token=ACCESS_TOKEN, phone_number_id=PHONE_NUMBER_ID, status_delay=0.02
