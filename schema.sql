@@ -261,7 +261,16 @@ ALTER TABLE conversations DROP CONSTRAINT IF EXISTS conversations_phone_key_key;
 ALTER TABLE conversations DROP CONSTRAINT IF EXISTS conversations_wa_user_id_key;
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 CREATE INDEX IF NOT EXISTS messages_content_trgm ON messages USING gin (lower(content) gin_trgm_ops);
-CREATE INDEX IF NOT EXISTS conversations_name_trgm ON conversations USING gin (lower(contact_name) gin_trgm_ops);
-CREATE INDEX IF NOT EXISTS conversations_profile_trgm ON conversations USING gin (lower(profile_name) gin_trgm_ops);
+-- Both names in one text, as server/search.py searches them (and SQLite's conversations_search).
+DROP INDEX IF EXISTS conversations_name_trgm;
+DROP INDEX IF EXISTS conversations_profile_trgm;
+CREATE INDEX IF NOT EXISTS conversations_names_trgm ON conversations
+    USING gin (lower(trim(coalesce(contact_name, '') || ' ' || coalesce(profile_name, ''))) gin_trgm_ops);
 CREATE INDEX IF NOT EXISTS conversations_phone_trgm ON conversations USING gin (phone_number gin_trgm_ops);
+-- Whole words, for searches of several words (server/search.py): a common trigram is in a
+-- large share of all rows, a whole word in few, so these narrow a full name in well under
+-- a millisecond where the trigram bitmaps took tens of milliseconds at 2M messages.
+CREATE INDEX IF NOT EXISTS messages_content_words ON messages USING gin (to_tsvector('simple', content));
+CREATE INDEX IF NOT EXISTS conversations_names_words ON conversations
+    USING gin (to_tsvector('simple', lower(trim(coalesce(contact_name, '') || ' ' || coalesce(profile_name, '')))));
 -- dialect: all

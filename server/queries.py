@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from .auth import User
+from .search import clause as search_clause
 
 WINDOW_MS = 24 * 3600 * 1000
 MAX_PAGE = 500
@@ -170,38 +171,7 @@ async def get_conversation(reader: Reader, conversation_id: int) -> dict[str, An
     return None if row is None else conversation_view(row)
 
 
-# Search: the conversations whose name, number or any message matches, found through each
-# database's text indexes (schema.sql) rather than by scanning every row.
-_SEARCH_POSTGRESQL = (
-    " AND c.id IN (SELECT id FROM conversations WHERE lower(contact_name) LIKE :q ESCAPE '\\'"
-    " OR lower(profile_name) LIKE :q ESCAPE '\\'"
-    " OR phone_number LIKE :qphone ESCAPE '\\'"
-    " UNION SELECT conversation_id FROM messages WHERE lower(content) LIKE :q ESCAPE '\\')"
-)
-_SEARCH_SQLITE = (
-    " AND c.id IN (SELECT rowid FROM conversations_search WHERE conversations_search MATCH :conv_match"
-    " UNION SELECT s.conversation_id FROM messages_search f JOIN messages s ON s.id = f.rowid"
-    " WHERE messages_search MATCH :phrase)"
-)
-# Under three characters a trigram index cannot help: scan.
-_SEARCH_SCAN = (
-    " AND (lower(c.contact_name) LIKE :q ESCAPE '\\' OR lower(c.profile_name) LIKE :q ESCAPE '\\'"
-    " OR c.phone_number LIKE :qphone ESCAPE '\\'"
-    " OR EXISTS (SELECT 1 FROM messages s WHERE s.conversation_id = c.id AND lower(s.content) LIKE :q ESCAPE '\\'))"
-)
-
-
 _NUMBER_FILTER = " AND c.business_number_id = :number"
-
-
-def _phrase(text: str) -> str:
-    """An FTS5 phrase: matches `text` as a substring under the trigram tokenizer."""
-    return '"' + text.replace('"', '""') + '"'
-
-
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 async def list_conversations(
@@ -229,18 +199,10 @@ async def list_conversations(
     if number:
         values["number"] = number
         where += _NUMBER_FILTER
-    text = (search or "").strip().lower()
-    if text:
-        digits = "".join(ch for ch in text if ch.isdigit())
-        values.update(q=_like(text), qphone=_like(digits) if digits else "")
-        if reader.dialect == "postgresql":
-            where += _SEARCH_POSTGRESQL
-        elif len(text) >= 3:
-            conv_match = _phrase(text) + (f" OR phone : {_phrase(digits)}" if len(digits) >= 3 else "")
-            values.update(phrase=_phrase(text), conv_match=conv_match)
-            where += _SEARCH_SQLITE
-        else:
-            where += _SEARCH_SCAN
+    if search and search.strip():
+        sql, search_values = search_clause(reader.dialect, search)
+        where += sql
+        values.update(search_values)
     rows = await reader.fetch_all(
         _CONVERSATION_SELECT + where + " ORDER BY c.last_message_at DESC, c.id DESC LIMIT :lim", **values
     )
