@@ -22,6 +22,7 @@ from . import api, errors, logs, media, numbers, templates, webhook, webhook_adm
 from .bodylimit import BodyLimitMiddleware
 from .db import Database, now_ms
 from .delivery import Deliveries
+from .headers import SecurityHeadersMiddleware
 from .ingest import Ingest
 from .outbox import Outbox
 from .passwords import HashPool
@@ -39,8 +40,11 @@ ABANDONED_AFTER_MS = 10 * 60 * 1000  # far beyond any send's retries, so other p
 async def healthz(request: Request) -> Response:
     try:
         await request.app.state.db.fetch_val("SELECT 1")
-    except Exception as exc:  # report, don't crash: this is what monitors poll
-        return JSONResponse({"status": "error", "database": f"unreachable: {exc}"}, 503)
+    except Exception:  # report, don't crash: this is what monitors poll
+        # The exception's text (host names, user names, paths) is for the log, not for
+        # whoever polls this unauthenticated URL.
+        log.warning("health check: the database is unreachable", exc_info=True)
+        return JSONResponse({"status": "error", "database": "unreachable"}, 503)
     return JSONResponse({"status": "ok", "database": "ok"})
 
 
@@ -173,6 +177,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
         middleware=[
             Middleware(logs.RequestIdMiddleware),
+            Middleware(SecurityHeadersMiddleware),
             Middleware(BodyLimitMiddleware, limit_for=body_limits(settings)),
         ],
         exception_handlers={errors.AppError: errors.handler, HTTPException: http_error, Exception: server_error},

@@ -700,14 +700,20 @@ def media_token(request: Request) -> str | None:
 
 
 _INLINE = ("image/jpeg", "image/png", "image/webp", "image/gif")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _disposition(mime: str, filename: str | None) -> str:
     inline = mime in _INLINE or mime.startswith(("audio/", "video/"))
     kind = "inline" if inline else "attachment"
+    # A customer's filename may hold anything, CR/LF included, and a header value may not:
+    # control characters become spaces (an invalid header made uvicorn drop the response).
+    filename = " ".join(_CONTROL.sub(" ", filename or "").split())
     if not filename:
         return kind
-    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
+    ascii_name = filename.encode("ascii", "replace").decode()
+    for ch in '"\\?':
+        ascii_name = ascii_name.replace(ch, "_")
     return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 

@@ -8,6 +8,7 @@ understood is reported back, and the raw body is kept either way.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import time
 from dataclasses import dataclass, field
@@ -265,11 +266,14 @@ async def verify_subscription(request: Request) -> Response:
         raise Unavailable("WHATSAPP_VERIFY_TOKEN is not set on the server", "not_configured")
     if params.get("hub.mode") != "subscribe" or "hub.challenge" not in params:
         raise BadRequest("expected hub.mode=subscribe and hub.challenge", "invalid_verification")
-    if params.get("hub.verify_token") != settings.whatsapp_verify_token:
+    given = params.get("hub.verify_token", "").encode()
+    # Constant-time: the time a wrong guess takes says nothing about how much of it matched.
+    if not hmac.compare_digest(given, settings.whatsapp_verify_token.encode()):
         log.warning("webhook verification rejected: wrong verify token")
         raise Forbidden("verify token does not match WHATSAPP_VERIFY_TOKEN", "wrong_verify_token")
     log.info("webhook verification accepted")
-    return PlainTextResponse(params["hub.challenge"])
+    # Echoed as plain text the browser must not sniff: a challenge of `<script>…` stays text.
+    return PlainTextResponse(params["hub.challenge"], headers={"X-Content-Type-Options": "nosniff"})
 
 
 async def receive(request: Request) -> Response:
