@@ -22,6 +22,7 @@ from typing import Any
 from bench.common import Conn, percentile, raise_nofile, run_async, wa_id, webhook_body, webhook_request
 
 SEQ = re.compile(r"bench-push-(\d+)")
+BARE_SEQ = re.compile(r"bare-push-(\d+)")
 
 
 async def stdin_line() -> None:
@@ -101,65 +102,78 @@ async def ingest(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def ws_clients(args: argparse.Namespace) -> dict[str, Any]:
+    """`clients` websockets to the inbox (and as many to the bare server with --bare-port),
+    each noting when every message.created frame arrives."""
     from websockets.asyncio.client import connect
 
     url = f"ws://127.0.0.1:{args.port}/ws?token={args.token}"
     compression = None if args.compression == "none" else args.compression
     receipts: dict[int, list[float]] = {}
+    bare_receipts: dict[int, list[float]] = {}
     frames = 0
     failed = closed_early = 0
     stopping = False
     sockets: list[Any] = []
+    bare_sockets: list[Any] = []
     gate = asyncio.Semaphore(args.connect_concurrency)
     deadline = time.monotonic() + args.duration
 
-    async def open_one() -> None:
+    async def open_one(target: str, into: list[Any]) -> None:
         nonlocal failed
         async with gate:
             for _ in range(3):
+                if time.monotonic() > deadline:
+                    break
                 try:
                     ws = await asyncio.wait_for(
-                        connect(url, max_size=2**20, open_timeout=20, ping_interval=None, compression=compression), 30
+                        connect(target, max_size=2**20, open_timeout=20, ping_interval=None, compression=compression),
+                        30,
                     )
-                    sockets.append(ws)
+                    into.append(ws)
                     return
                 except Exception:
                     await asyncio.sleep(0.2)
             failed += 1
 
-    await asyncio.gather(*(open_one() for _ in range(args.clients)))
+    await asyncio.gather(*(open_one(url, sockets) for _ in range(args.clients)))
+    if args.bare_port:
+        bare_url = f"ws://127.0.0.1:{args.bare_port}/"
+        await asyncio.gather(*(open_one(bare_url, bare_sockets) for _ in range(args.clients)))
 
-    async def receive(ws: Any) -> None:
+    async def receive(ws: Any, pattern: re.Pattern[str], into: dict[int, list[float]]) -> None:
         nonlocal frames, closed_early
         try:
             async for frame in ws:
                 t = time.monotonic()
                 frames += 1
                 if '"message.created"' in frame:
-                    m = SEQ.search(frame)
+                    m = pattern.search(frame)
                     if m:
-                        receipts.setdefault(int(m.group(1)), []).append(t)
+                        into.setdefault(int(m.group(1)), []).append(t)
         except Exception:
             pass
         if not stopping:
             closed_early += 1  # the server closed it (or it failed) before the end
 
-    tasks = [asyncio.create_task(receive(ws)) for ws in sockets]
-    print(f"READY {len(sockets)} {failed}", flush=True)
+    tasks = [asyncio.create_task(receive(ws, SEQ, receipts)) for ws in sockets]
+    tasks += [asyncio.create_task(receive(ws, BARE_SEQ, bare_receipts)) for ws in bare_sockets]
+    print(f"READY {len(sockets)} {failed} {len(bare_sockets)}", flush=True)
     stop = asyncio.create_task(stdin_line())
     await asyncio.wait([stop], timeout=max(0.0, deadline - time.monotonic()))
     stopping = True
-    await asyncio.gather(*(asyncio.wait_for(ws.close(), 2) for ws in sockets), return_exceptions=True)
+    await asyncio.gather(*(asyncio.wait_for(ws.close(), 2) for ws in sockets + bare_sockets), return_exceptions=True)
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     stop.cancel()
     return {
         "connected": len(sockets),
+        "bare_connected": len(bare_sockets),
         "failed": failed,
         "closed_early": closed_early,
         "frames": frames,
         "receipts": {str(k): v for k, v in receipts.items()},
+        "bare_receipts": {str(k): v for k, v in bare_receipts.items()},
     }
 
 
@@ -243,6 +257,7 @@ def main() -> None:
     p.add_argument("--token", required=True)
     p.add_argument("--clients", type=int, default=1000)
     p.add_argument("--connect-concurrency", type=int, default=50)
+    p.add_argument("--bare-port", type=int, default=0, help="also connect as many clients to bench.bare_ws")
     p.add_argument("--compression", choices=["deflate", "none"], default="deflate", help="offer it, as browsers do")
     p.add_argument("--duration", type=float, default=120.0, help="hard upper bound; stdin stops it earlier")
     p = sub.add_parser("poll")
