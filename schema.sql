@@ -229,6 +229,40 @@ CREATE UNIQUE INDEX IF NOT EXISTS conversations_number_user ON conversations (bu
 CREATE INDEX IF NOT EXISTS conversations_phone_key ON conversations (phone_key);
 CREATE INDEX IF NOT EXISTS conversations_wa_user_id ON conversations (wa_user_id);
 
+-- Team inbox (issue 14; server/users.py, assignments.py, notes.py, labels.py, reads.py).
+-- Users have a display name and may be deactivated (no login, no token works).
+ALTER TABLE users ADD COLUMN name TEXT;
+ALTER TABLE users ADD COLUMN deactivated_at BIGINT;
+-- owner_id is the assignee. status: open, pending, resolved, snoozed (until snoozed_until).
+ALTER TABLE conversations ADD COLUMN status TEXT NOT NULL DEFAULT 'open';
+ALTER TABLE conversations ADD COLUMN snoozed_until BIGINT;
+-- Customer messages ever received; each user's unread count is this minus their read_count.
+ALTER TABLE conversations ADD COLUMN inbound_count INTEGER NOT NULL DEFAULT 0;
+-- The conversation's label names as a JSON list (conversation_labels is what filters).
+ALTER TABLE conversations ADD COLUMN labels TEXT NOT NULL DEFAULT '[]';
+CREATE INDEX IF NOT EXISTS conversations_status_activity ON conversations (status, last_message_at, id);
+CREATE INDEX IF NOT EXISTS conversations_snoozed ON conversations (snoozed_until);
+-- An event for one user only (a mention, a conversation taken away, their own read).
+ALTER TABLE events ADD COLUMN user_id BIGINT;
+CREATE TABLE IF NOT EXISTS conversation_reads (
+    conversation_id BIGINT NOT NULL REFERENCES conversations(id),
+    user_id BIGINT NOT NULL REFERENCES users(id),
+    read_count INTEGER NOT NULL,
+    read_at BIGINT NOT NULL,
+    PRIMARY KEY (conversation_id, user_id)
+);
+CREATE TABLE IF NOT EXISTS labels (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    color TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS conversation_labels (
+    conversation_id BIGINT NOT NULL REFERENCES conversations(id),
+    label_id BIGINT NOT NULL REFERENCES labels(id),
+    PRIMARY KEY (label_id, conversation_id)
+);
+
 -- Searching message text needs a text index, and each database has its own kind. Statements
 -- after a "-- dialect: NAME" line run only on that database (until "-- dialect: all").
 -- dialect: sqlite

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import contacts, invitation_csv, numbers, queries
+from . import assignments, contacts, invitation_csv, labels, notes, numbers, queries, users
 from .auth import (
     User,
     bearer_token,
@@ -21,6 +21,7 @@ from .auth import (
 )
 from .errors import BadRequest, Forbidden, Invalid, NotFound, Unauthenticated
 from .sanitize import storable
+from .visibility import may_see
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,9 @@ def authenticated(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     """Resolve the bearer token to a user (401 otherwise)."""
 
     async def endpoint(request: Request) -> Response:
-        user = await user_for_token(request.app.state.db, bearer_token(request))
+        user = await user_for_token(
+            request.app.state.db, bearer_token(request), request.app.state.settings.agents_see_unassigned
+        )
         if user is None:
             raise Unauthenticated("missing or invalid bearer token: send Authorization: Bearer <token>")
         request.state.user = user
@@ -96,7 +99,9 @@ async def login(request: Request) -> Response:
         raise Invalid("email and password are required", "credentials_required")
     # Counted before any hash runs: past the limits, no argon2 work at all (server/throttle.py).
     request.app.state.login_throttle.admit(client_address(request), email)
-    row = await request.app.state.db.fetch_one("SELECT id, password_hash FROM users WHERE email = :e", e=email)
+    row = await request.app.state.db.fetch_one(
+        "SELECT id, password_hash FROM users WHERE email = :e AND deactivated_at IS NULL", e=email
+    )
     hashes = request.app.state.hash_pool
     if not await check_password(row["password_hash"] if row else None, password, hashes) or row is None:
         raise Unauthenticated("wrong email or password", "wrong_credentials")
@@ -114,10 +119,52 @@ async def logout(request: Request, user: User) -> Response:
 
 @authenticated
 async def me(request: Request, user: User) -> Response:
-    return JSONResponse({"id": user.id, "email": user.email, "isAdmin": user.is_admin})
+    return JSONResponse(
+        {
+            "id": user.id,
+            "email": user.email,
+            "isAdmin": user.is_admin,
+            "name": user.display_name,
+            "role": user.role,
+            "seesUnassigned": user.is_admin or user.sees_unassigned,
+        }
+    )
 
 
 # -- conversations -------------------------------------------------------------------------
+
+
+def _statuses(request: Request) -> tuple[str, ...] | None:
+    raw = request.query_params.get("status") or "all"
+    wanted = tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+    if "all" in wanted or not wanted:
+        return None
+    wrong = [w for w in wanted if w not in queries.STATUSES]
+    if wrong:
+        raise Invalid("status must be all or one or more of " + ", ".join(queries.STATUSES))
+    return wanted
+
+
+def _assignee(request: Request, user: User) -> int | str | None:
+    raw = request.query_params.get("assignee")
+    if raw in (None, ""):
+        return None
+    if raw == "me":
+        return user.id
+    if raw == queries.UNASSIGNED:
+        return queries.UNASSIGNED
+    value = int_param(request, "assignee")
+    if value is None or value <= 0:
+        raise Invalid("assignee must be me, unassigned or a user id")
+    return value
+
+
+def _filters(request: Request, user: User) -> dict[str, Any]:
+    return {
+        "search": storable(request.query_params.get("search")),
+        "assignee": _assignee(request, user),
+        "label": storable(request.query_params.get("label")) or None,
+    }
 
 
 @authenticated
@@ -125,12 +172,19 @@ async def list_conversations(request: Request, user: User) -> Response:
     items = await queries.list_conversations(
         request.app.state.db,
         user,
-        search=storable(request.query_params.get("search")),
         limit=int_param(request, "limit", 50),
         before=int_param(request, "before"),
         number=storable(request.query_params.get("number")) or None,
+        statuses=_statuses(request),
+        **_filters(request, user),
     )
     return JSONResponse(items)
+
+
+@authenticated
+async def conversation_counts(request: Request, user: User) -> Response:
+    """How many conversations of each status the same filters would list (the status tabs)."""
+    return JSONResponse(await queries.status_counts(request.app.state.db, user, **_filters(request, user)))
 
 
 async def _visible_conversation(request: Request, user: User) -> int:
@@ -138,7 +192,7 @@ async def _visible_conversation(request: Request, user: User) -> int:
     owner = await request.app.state.db.fetch_one(
         "SELECT owner_id FROM conversations WHERE id = :id", id=conversation_id
     )
-    if owner is None or not user.may_see(owner["owner_id"]):
+    if owner is None or not may_see(user, owner["owner_id"]):
         raise NotFound(f"conversation {conversation_id} not found", "conversation_not_found")
     return conversation_id
 
@@ -146,7 +200,7 @@ async def _visible_conversation(request: Request, user: User) -> int:
 @authenticated
 async def get_conversation(request: Request, user: User) -> Response:
     conversation_id = await _visible_conversation(request, user)
-    return JSONResponse(await queries.get_conversation(request.app.state.db, conversation_id))
+    return JSONResponse(await queries.get_conversation(request.app.state.db, conversation_id, user))
 
 
 @authenticated
@@ -266,7 +320,7 @@ async def add_invitation(request: Request, user: User) -> Response:
     if phone is not None and (isinstance(phone, bool) or not isinstance(phone, (str, int))):
         raise Invalid("phoneNumber must be text", "invalid_field")
     invitation = await request.app.state.store.add_invitation(
-        user.id, name or "", str(phone) if phone is not None else ""
+        user.id, name or "", str(phone) if phone is not None else "", user
     )
     return JSONResponse(invitation, status_code=201)
 
@@ -283,7 +337,7 @@ async def import_invitations(request: Request, user: User) -> Response:
     else:
         raw = await request.body()
     try:
-        return JSONResponse(await invitation_csv.import_invitations(request.app.state.store, user.id, raw))
+        return JSONResponse(await invitation_csv.import_invitations(request.app.state.store, user.id, raw, user))
     except invitation_csv.UnreadableFile as exc:
         raise Invalid(str(exc), "unreadable_file") from None
 
@@ -339,6 +393,92 @@ async def add_number(request: Request, user: User) -> Response:
     return JSONResponse(await numbers.add_number(request.app.state.db, user, number_id, display_name), 201)
 
 
+# -- team: users, assignment, status, notes, labels ------------------------------------------
+
+
+def _user_id(request: Request) -> int:
+    try:
+        value = int(request.path_params["id"])
+    except ValueError:
+        value = 0
+    if not 0 < value <= MAX_INT:
+        raise NotFound(f"user {request.path_params['id']} not found", "user_not_found")
+    return value
+
+
+@authenticated
+async def list_users(request: Request, user: User) -> Response:
+    return JSONResponse(await users.list_users(request.app.state.db))
+
+
+@authenticated
+async def create_user(request: Request, user: User) -> Response:
+    return JSONResponse(await users.create_user(request.app.state.store, user, await json_body(request)), 201)
+
+
+@authenticated
+async def update_user(request: Request, user: User) -> Response:
+    body = await json_body(request)
+    view = await users.update_user(request.app.state.store, user, _user_id(request), body)
+    return JSONResponse(view)
+
+
+@authenticated
+async def assign(request: Request, user: User) -> Response:
+    body = await json_body(request)
+    if "userId" not in body:
+        raise Invalid("give userId: a user id, or null for the unassigned queue")
+    target = body["userId"]
+    if target is not None and (isinstance(target, bool) or not isinstance(target, int) or not 0 < target <= MAX_INT):
+        raise Invalid("userId must be a user id or null")
+    return JSONResponse(await assignments.assign(request.app.state.store, user, path_id(request), target))
+
+
+@authenticated
+async def set_status(request: Request, user: User) -> Response:
+    status, until = assignments.parse_status(await json_body(request))
+    view = await assignments.set_status(request.app.state.store, user, path_id(request), status, until)
+    if status == "snoozed":
+        request.app.state.snoozer.poke()
+    return JSONResponse(view)
+
+
+@authenticated
+async def add_note(request: Request, user: User) -> Response:
+    body = await json_body(request)
+    note, _ = await notes.add_note(request.app.state.store, user, path_id(request), body.get("content"))
+    return JSONResponse(note, 201)
+
+
+@authenticated
+async def list_labels(request: Request, user: User) -> Response:
+    return JSONResponse(await labels.list_labels(request.app.state.db))
+
+
+@authenticated
+async def create_label(request: Request, user: User) -> Response:
+    return JSONResponse(await labels.create_label(request.app.state.store, user, await json_body(request)), 201)
+
+
+@authenticated
+async def delete_label(request: Request, user: User) -> Response:
+    try:
+        label_id = int(request.path_params["id"])
+    except ValueError:
+        label_id = 0
+    if not 0 < label_id <= MAX_INT:
+        raise NotFound(f"label {request.path_params['id']} not found", "label_not_found")
+    await labels.delete_label(request.app.state.store, user, label_id)
+    return JSONResponse({"ok": True})
+
+
+@authenticated
+async def set_labels(request: Request, user: User) -> Response:
+    body = await json_body(request)
+    view = await labels.set_labels(request.app.state.store, user, path_id(request), body.get("labels"))
+    return JSONResponse(view)
+
+
 async def not_found(request: Request) -> Response:
     raise NotFound(f"no API route {request.method} {request.url.path}", "no_route")
 
@@ -348,12 +488,23 @@ routes = [
     Route("/api/auth/logout", logout, methods=["POST"]),
     Route("/api/me", me),
     Route("/api/conversations", list_conversations),
+    Route("/api/conversations/counts", conversation_counts),
     Route("/api/conversations/send", send, methods=["POST"]),
     Route("/api/conversations/{id}", get_conversation),
     Route("/api/conversations/{id}", update_conversation, methods=["PATCH"]),
     Route("/api/conversations/{id}/contact", contact_panel),
     Route("/api/conversations/{id}/messages", list_messages),
     Route("/api/conversations/{id}/read", mark_read, methods=["POST"]),
+    Route("/api/conversations/{id}/assign", assign, methods=["POST"]),
+    Route("/api/conversations/{id}/status", set_status, methods=["POST"]),
+    Route("/api/conversations/{id}/notes", add_note, methods=["POST"]),
+    Route("/api/conversations/{id}/labels", set_labels, methods=["PUT"]),
+    Route("/api/users", list_users),
+    Route("/api/users", create_user, methods=["POST"]),
+    Route("/api/users/{id}", update_user, methods=["PATCH"]),
+    Route("/api/labels", list_labels),
+    Route("/api/labels", create_label, methods=["POST"]),
+    Route("/api/labels/{id}", delete_label, methods=["DELETE"]),
     Route("/api/invitations", list_invitations),
     Route("/api/invitations", add_invitation, methods=["POST"]),
     Route("/api/invitations/import", import_invitations, methods=["POST"]),

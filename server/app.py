@@ -19,6 +19,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from . import api, errors, logs, media, numbers, templates, webhook, webhook_admin
+from .assignments import SnoozeWaker
 from .bodylimit import BodyLimitMiddleware
 from .db import Database, now_ms
 from .delivery import Deliveries
@@ -121,6 +122,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.ingest.start()
         pending_status_ms = int(settings.pending_status_retention_hours * 3600 * 1000)
         pruner = asyncio.create_task(_prune(store, retention_ms, pending_status_ms), name="prune")
+        # Snoozed conversations reopen on time, also those whose time passed while we were down.
+        app.state.snoozer = SnoozeWaker(store)
+        app.state.snoozer.start()
         missing = settings.missing_for_meta()
         if missing:
             log.warning("not set: %s; talking to WhatsApp needs them (README: Settings)", ", ".join(missing))
@@ -132,6 +136,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 await pruner
             await deliveries.stop()
             await app.state.ingest.stop()
+            await app.state.snoozer.stop()
             app.state.hash_pool.shutdown()
             await app.state.templates.stop()
             await app.state.media.stop()

@@ -24,13 +24,27 @@ _DUMMY_HASH = _hasher.hash("not a real password")
 
 @dataclass(frozen=True)
 class User:
+    """Who is calling. Who may see what is decided in server/visibility.py, from `is_admin`
+    and `sees_unassigned` (the AGENTS_SEE_UNASSIGNED setting, copied in at sign-in)."""
+
     id: int
     email: str
     is_admin: bool
+    name: str = ""
+    sees_unassigned: bool = False
 
-    def may_see(self, owner_id: int | None) -> bool:
-        """Users see their own conversations; admins see all, unassigned included."""
-        return self.is_admin or (owner_id is not None and owner_id == self.id)
+    @property
+    def role(self) -> str:
+        return "admin" if self.is_admin else "agent"
+
+    @property
+    def display_name(self) -> str:
+        return display_name(self.name, self.email)
+
+
+def display_name(name: str | None, email: str) -> str:
+    """What people see: the name, else the part of the email before the @."""
+    return (name or "").strip() or email.split("@", 1)[0]
 
 
 async def hash_password(password: str, pool: HashPool = DEFAULT_POOL) -> str:
@@ -73,13 +87,18 @@ def bearer_token(conn: HTTPConnection) -> str | None:
     return None
 
 
-async def user_for_token(db: Database, token: str | None) -> User | None:
+async def user_for_token(db: Database, token: str | None, sees_unassigned: bool = False) -> User | None:
+    """The active user a token belongs to (a deactivated user's tokens stop at once)."""
     if not token:
         return None
     row = await db.fetch_one(
-        "SELECT u.id, u.email, u.is_admin FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = :h",
+        "SELECT u.id, u.email, u.is_admin, u.name FROM tokens t JOIN users u ON u.id = t.user_id"
+        " WHERE t.token_hash = :h AND u.deactivated_at IS NULL",
         h=token_hash(token),
     )
     if row is None:
         return None
-    return User(id=row["id"], email=row["email"], is_admin=bool(row["is_admin"]))
+    admin = bool(row["is_admin"])
+    return User(
+        id=row["id"], email=row["email"], is_admin=admin, name=row["name"] or "", sees_unassigned=sees_unassigned
+    )

@@ -16,6 +16,7 @@ from .db import Tx
 from .errors import Invalid, NotFound
 from .queries import Reader, iso
 from .store import Store
+from .visibility import may_see
 
 MAX_NAME = 200
 
@@ -38,7 +39,7 @@ async def rename(store: Store, user: User, conversation_id: int, name: str | Non
 
     async def job(tx: Tx) -> dict[str, Any]:
         conv = await tx.fetch_one("SELECT id, owner_id FROM conversations WHERE id = :id", id=conversation_id)
-        if conv is None or not user.may_see(conv["owner_id"]):
+        if conv is None or not may_see(user, conv["owner_id"]):
             raise NotFound(f"conversation {conversation_id} not found", "conversation_not_found")
         await tx.execute(
             "UPDATE conversations SET given_name = :n, contact_name = COALESCE(:n, profile_name) WHERE id = :id",
@@ -60,7 +61,7 @@ async def contact_panel(reader: Reader, user: User, conversation_id: int) -> dic
         " FROM conversations WHERE id = :id",
         id=conversation_id,
     )
-    if conv is None or not user.may_see(conv["owner_id"]):
+    if conv is None or not may_see(user, conv["owner_id"]):
         raise NotFound(f"conversation {conversation_id} not found", "conversation_not_found")
     invitation = None
     if conv["phone_key"]:

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .auth import User
 from .errors import AppError
 from .sanitize import storable
 from .store import Store
@@ -195,13 +196,14 @@ def _name_from(row: list[str], columns: Columns) -> str:
     return cell(columns.name) or " ".join(part for part in (cell(columns.first), cell(columns.last)) if part)
 
 
-async def import_invitations(store: Store, owner_id: int, raw: bytes) -> dict[str, Any]:
-    """Invite every good row; the others come back as {"line", "error"}, in file order."""
+async def import_invitations(store: Store, owner_id: int, raw: bytes, user: User | None = None) -> dict[str, Any]:
+    """Invite every good row; the others come back as {"line", "error"}, in file order.
+    `user` (who imports; None: the CLI) obtains no conversation it may not see."""
     parsed = parse(decode(raw))
     imported, errors = 0, list(parsed.errors)
     for line, name, phone in parsed.rows:
         try:
-            await store.add_invitation(owner_id, name, phone)
+            await store.add_invitation(owner_id, name, phone, user)
             imported += 1
         except AppError as exc:
             errors.append({"line": line, "error": exc.message})

@@ -38,6 +38,7 @@ from starlette.routing import Route
 from .auth import User, user_for_token
 from .db import Database, Tx, now_ms
 from .errors import Gone, Invalid, NotFound, TooLarge, Unauthenticated, Unavailable
+from .visibility import may_see
 from .whatsapp import CloudAPI, SendError
 
 if TYPE_CHECKING:
@@ -720,7 +721,7 @@ def _disposition(mime: str, filename: str | None) -> str:
 async def serve_media(request: Request) -> Response:
     """GET /api/media/{id}: the file, to users who may see its conversation (404 to others)."""
     db = request.app.state.db
-    user = await user_for_token(db, media_token(request))
+    user = await user_for_token(db, media_token(request), request.app.state.settings.agents_see_unassigned)
     if user is None:
         raise Unauthenticated("missing or invalid token: send Authorization: Bearer <token>")
     media_id = request.path_params["id"]
@@ -730,7 +731,7 @@ async def serve_media(request: Request) -> Response:
         " WHERE f.media_id = :id",
         id=media_id,
     )
-    if row is None or not user.may_see(row["owner_id"]):
+    if row is None or not may_see(user, row["owner_id"]):
         raise NotFound(f"media {media_id} not found", "media_not_found")
     if row["status"] in ("pending", "downloading"):
         raise Unavailable(

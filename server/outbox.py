@@ -11,6 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from . import reads
 from .auth import User
 from .delivery import send_and_record
 from .store import Outbound, Store
@@ -55,8 +56,8 @@ class Outbox:
         )
 
     async def mark_read(self, user: User, conversation_id: int) -> dict[str, Any]:
-        """Clear the badge here, and give the customer blue ticks there."""
-        conversation, wamid = await self.store.mark_read(user, conversation_id)
+        """Clear this user's badge here, and (for the assignee) give the customer blue ticks there."""
+        conversation, wamid = await reads.mark_read(self.store, user, conversation_id)
         if wamid:
             # The local read state stands at once; blue ticks are a courtesy that may fail,
             # and an unreachable Graph API must not hold the agent's request.

@@ -15,7 +15,7 @@ import json
 import logging
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
@@ -24,6 +24,7 @@ from websockets.frames import Frame, Opcode
 from . import queries
 from .auth import User, bearer_token, user_for_token
 from .db import Database
+from .visibility import may_receive
 from .ws_protocol import EXTENSION, FrameChannel
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,9 @@ class HubEvent:
     owner_id: int | None
     text: str  # the JSON, serialised once for every client
     frame: bytes  # and its websocket frame, encoded once
+    user_id: int | None = None  # set: for this user only
+    type: str = ""
+    data: Any = None
 
 
 def _frame(event: dict[str, Any]) -> HubEvent:
@@ -50,7 +54,15 @@ def _frame(event: dict[str, Any]) -> HubEvent:
         "data": event["data"],
     }
     text = json.dumps(public, separators=(",", ":"))
-    return HubEvent(event["id"], event.get("ownerId"), text, Frame(Opcode.TEXT, text.encode()).serialize(mask=False))
+    return HubEvent(
+        event["id"],
+        event.get("ownerId"),
+        text,
+        Frame(Opcode.TEXT, text.encode()).serialize(mask=False),
+        event.get("userId"),
+        event["type"],
+        event["data"],
+    )
 
 
 class Subscription:
@@ -71,6 +83,7 @@ class Subscription:
         self.channel = channel
         self.pending: deque[HubEvent] = deque()
         self.overflowed = asyncio.Event()
+        self.signed_out = asyncio.Event()  # the user was deactivated: closed with 4401
         self.ready = asyncio.Event()  # ASGI fallback: something to send
         self.last = 0  # the last event id this client has (replay included)
         self.resync_id = 0
@@ -81,7 +94,11 @@ class Subscription:
             channel.on_writable = self.flush
 
     def offer(self, event: HubEvent) -> None:
-        if self.overflowed.is_set() or not self.user.may_see(event.owner_id):
+        if event.type == "user.updated" and isinstance(event.data, dict) and event.data.get("id") == self.user.id:
+            self._user_changed(event.data)
+        if self.overflowed.is_set() or self.signed_out.is_set():
+            return
+        if not may_receive(self.user, event.owner_id, event.user_id):
             return
         if len(self.pending) >= self.maxsize:
             self.pending.clear()
@@ -94,6 +111,17 @@ class Subscription:
         if self.live and not self.dirty:
             self.dirty = True
             self._on_dirty(self)
+
+    def _user_changed(self, data: dict[str, Any]) -> None:
+        """Every process sees the event, so every process applies it to its own sockets: a
+        deactivated user is signed out at once, a new role counts from the next event."""
+        if data.get("active") is False:
+            self.signed_out.set()
+            self.pending.clear()
+            if self.channel is not None:
+                self.channel.close(CLOSE_BAD_TOKEN, "signed out: this account was deactivated")
+        elif data.get("role") in ("admin", "agent"):
+            self.user = replace(self.user, is_admin=data["role"] == "admin", name=data.get("name") or "")
 
     def go_live(self, last: int) -> None:
         """Replay has delivered everything up to `last`: send what came in meanwhile."""
@@ -180,13 +208,14 @@ class Hub:
             try:
                 while True:
                     rows = await self.db.fetch_all(
-                        "SELECT id, type, conversation_id, owner_id, data FROM events"
+                        "SELECT id, type, conversation_id, owner_id, user_id, data FROM events"
                         " WHERE id > :after ORDER BY id LIMIT 500",
                         after=self.last_id,
                     )
                     for row in rows:
                         event = queries.event_view(row)
                         event["ownerId"] = row["owner_id"]
+                        event["userId"] = row["user_id"]
                         self._dispatch(_frame(event))
                     if len(rows) < 500:
                         break
@@ -256,7 +285,7 @@ class Hub:
 async def websocket_endpoint(ws: WebSocket) -> None:
     """`/ws?token=…&since=…`: missed events first, then live ones, no gap, no duplicate."""
     hub: Hub = ws.app.state.hub
-    user = await user_for_token(ws.app.state.db, bearer_token(ws))
+    user = await user_for_token(ws.app.state.db, bearer_token(ws), ws.app.state.settings.agents_see_unassigned)
     await ws.accept()
     if user is None:
         await ws.close(CLOSE_BAD_TOKEN, "invalid or missing token")
@@ -322,6 +351,7 @@ async def _pump(ws: WebSocket, hub: Hub, sub: Subscription, last: int) -> None:
         asyncio.create_task(read_until_closed()),
         asyncio.create_task(sub.overflowed.wait()),
         asyncio.create_task(send_through_asgi()),
+        asyncio.create_task(sub.signed_out.wait()),
     ]
     done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     for task in pending:
@@ -330,8 +360,13 @@ async def _pump(ws: WebSocket, hub: Hub, sub: Subscription, last: int) -> None:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
     for task in done:
-        if task is not tasks[1] and task.exception() and not isinstance(task.exception(), WebSocketDisconnect):
+        waits = (tasks[1], tasks[3])
+        if task not in waits and task.exception() and not isinstance(task.exception(), WebSocketDisconnect):
             log.debug("websocket ended: %r", task.exception())
+    if sub.signed_out.is_set() and ws.application_state == WebSocketState.CONNECTED:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(ws.close(CLOSE_BAD_TOKEN, "signed out: this account was deactivated"), 1.0)
+        return
     if sub.overflowed.is_set() and ws.application_state == WebSocketState.CONNECTED:
         log.warning("websocket of user %s fell behind; told to resync", sub.user.id)
         with contextlib.suppress(Exception):

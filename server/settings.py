@@ -76,6 +76,8 @@ class Settings:
     media_max_bytes: int = 100 * 1024 * 1024
     # Templates are listed from the WhatsApp Business Account (WABA) this id names.
     whatsapp_business_account_id: str = ""
+    # Agents see (and may claim) the unassigned queue, not only their own conversations.
+    agents_see_unassigned: bool = False
     static_dir: str = field(default_factory=lambda: str(Path(__file__).resolve().parent.parent / "static"))
 
     @classmethod
@@ -111,6 +113,15 @@ class Settings:
             "WHATSAPP_PHONE_NUMBER_ID": self.whatsapp_phone_number_id,
         }
         return [name for name, value in needed.items() if not value]
+
+
+def parse_bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise SettingError(name, raw, "expected true or false")
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -160,6 +171,8 @@ def _parse(name: str, kind: str, raw: str) -> object:
         if not value > 0 or value == float("inf"):
             raise SettingError(name, raw, "expected a number greater than 0")
         return value
+    if kind == "bool":
+        return parse_bool(name, raw)
     if kind == "int":
         try:
             number = int(raw)

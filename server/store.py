@@ -17,6 +17,7 @@ from .db import Database, Tx, now_ms
 from .errors import Conflict, Forbidden, Invalid, NotFound, Refused  # noqa: F401 (Refused: old importers)
 from .media import queue_download
 from .phones import InvalidPhone, lookup_keys, match_key, normalize
+from .visibility import may_see
 from .webhook import Inbound, Reaction
 from .whatsapp import error_object
 
@@ -65,25 +66,50 @@ class Store:
         self.process_id: str | None = None
 
     # -- events --------------------------------------------------------------------------
-    async def _emit(self, tx: Tx, type_: str, conversation_id: int | None, owner_id: int | None, data: Any) -> None:
+    async def _emit(
+        self,
+        tx: Tx,
+        type_: str,
+        conversation_id: int | None,
+        owner_id: int | None,
+        data: Any,
+        user_id: int | None = None,
+    ) -> None:
+        """`owner_id`: the conversation's assignee, whose visibility the event follows;
+        `user_id`: the one user the event is for, whoever else may see the conversation."""
         created = now_ms()
         event_id = await tx.fetch_val(
-            "INSERT INTO events (type, conversation_id, owner_id, data, created_at)"
-            " VALUES (:t, :c, :o, :d, :at) RETURNING id",
+            "INSERT INTO events (type, conversation_id, owner_id, data, created_at, user_id)"
+            " VALUES (:t, :c, :o, :d, :at, :u) RETURNING id",
             t=type_,
             c=conversation_id,
             o=owner_id,
             d=_dump(data),
             at=created,
+            u=user_id,
         )
-        event = {"id": event_id, "type": type_, "conversationId": conversation_id, "data": data, "ownerId": owner_id}
+        event = {
+            "id": event_id,
+            "type": type_,
+            "conversationId": conversation_id,
+            "data": data,
+            "ownerId": owner_id,
+            "userId": user_id,
+        }
         tx.after_commit.append(lambda: self.publish(event))
 
-    async def _emit_conversation(self, tx: Tx, conversation_id: int) -> None:
-        row = await queries.get_conversation_row(tx, conversation_id)
+    async def _emit_conversation(self, tx: Tx, conversation_id: int, for_user: User | None = None) -> None:
+        """conversation.updated for everyone who may see it, or only for `for_user` (with
+        that user's unread count)."""
+        row = await queries.get_conversation_row(tx, conversation_id, for_user)
         if row is not None:
             await self._emit(
-                tx, "conversation.updated", conversation_id, row["owner_id"], queries.conversation_view(row)
+                tx,
+                "conversation.updated",
+                conversation_id,
+                row["owner_id"],
+                queries.conversation_view(row),
+                user_id=for_user.id if for_user else None,
             )
 
     # Other modules that write (server/assignments.py, notes.py, labels.py, …) append their
@@ -104,16 +130,18 @@ class Store:
         return await self.db.write(job)
 
     # -- users, tokens, invitations -------------------------------------------------------
-    async def create_user(self, email: str, password_hash: str, is_admin: bool) -> int:
+    async def create_user(self, email: str, password_hash: str, is_admin: bool, name: str | None = None) -> int:
         async def job(tx: Tx) -> int:
             if await tx.fetch_one("SELECT id FROM users WHERE email = :e", e=email):
                 raise Conflict(f"a user with email {email} already exists", "email_taken")
             return await tx.fetch_val(
-                "INSERT INTO users (email, password_hash, is_admin, created_at) VALUES (:e, :h, :a, :t) RETURNING id",
+                "INSERT INTO users (email, password_hash, is_admin, created_at, name)"
+                " VALUES (:e, :h, :a, :t, :n) RETURNING id",
                 e=email,
                 h=password_hash,
                 a=1 if is_admin else 0,
                 t=now_ms(),
+                n=name,
             )
 
         return await self.db.write(job)
@@ -135,8 +163,10 @@ class Store:
 
         await self.db.write(job)
 
-    async def add_invitation(self, owner_id: int, name: str, phone: str) -> dict[str, Any]:
-        """Store an invitation and give its owner any unassigned conversation with that number."""
+    async def add_invitation(self, owner_id: int, name: str, phone: str, user: User | None = None) -> dict[str, Any]:
+        """Store an invitation. An invitation is for a customer who has not written yet: the
+        number's conversation will be assigned to its owner. `user` (who asks; None: the CLI,
+        an admin's) never learns about a conversation or invitation it may not see."""
         name = (name or "").strip()
         if not name:
             raise Invalid("name is required", "name_required")
@@ -149,8 +179,15 @@ class Store:
         async def job(tx: Tx) -> dict[str, Any]:
             existing = await tx.fetch_one("SELECT owner_id FROM invitations WHERE phone_key = :k", k=key)
             if existing is not None:
-                who = "you" if existing["owner_id"] == owner_id else "another account"
-                raise Conflict(f"{e164} is already invited by {who}", "already_invited")
+                # Agents are not told who invited it: that would say which numbers others serve.
+                who = " by you" if existing["owner_id"] == owner_id else ""
+                raise Conflict(f"{e164} is already invited{who}", "already_invited")
+            if user is not None and not user.is_admin:
+                conv = await tx.fetch_one("SELECT owner_id FROM conversations WHERE phone_key = :k", k=key)
+                if conv is not None and not may_see(user, conv["owner_id"]):
+                    raise Conflict(
+                        f"{e164} already has a conversation: ask an admin to assign it to you", "not_assigned_to_you"
+                    )
             created = now_ms()
             inv_id = await tx.fetch_val(
                 "INSERT INTO invitations (owner_id, name, phone_number, phone_key, created_at)"
@@ -266,8 +303,11 @@ class Store:
             id=conversation_id,
         )
         if inbound:
+            # A customer writing again reopens a resolved or snoozed conversation.
             await tx.execute(
-                "UPDATE conversations SET unread_count = unread_count + 1,"
+                "UPDATE conversations SET unread_count = unread_count + 1, inbound_count = inbound_count + 1,"
+                " status = CASE WHEN status IN ('resolved', 'snoozed') THEN 'open' ELSE status END,"
+                " snoozed_until = CASE WHEN status IN ('resolved', 'snoozed') THEN NULL ELSE snoozed_until END,"
                 " last_inbound_at = CASE WHEN last_inbound_at IS NULL OR last_inbound_at < :at"
                 " THEN :at ELSE last_inbound_at END WHERE id = :id",
                 at=at,
@@ -450,7 +490,7 @@ class Store:
                     conv = await tx.fetch_one(
                         "SELECT owner_id FROM conversations WHERE id = :id", id=message["conversationId"]
                     )
-                    if not user.may_see(conv["owner_id"]):
+                    if not may_see(user, conv["owner_id"]):
                         raise Conflict("this clientId was already used", "client_id_used")
                     return Outbound(message, None, duplicate=True)
             at = now_ms()
@@ -460,7 +500,7 @@ class Store:
                     " WHERE id = :id",
                     id=conversation_id,
                 )
-                if conv is None or not user.may_see(conv["owner_id"]):
+                if conv is None or not may_see(user, conv["owner_id"]):
                     raise NotFound(f"conversation {conversation_id} not found", "conversation_not_found")
             else:
                 if number_id and not await tx.fetch_one("SELECT id FROM business_numbers WHERE id = :b", b=number_id):
@@ -478,13 +518,19 @@ class Store:
                         break
                 if conv is None and e164 is None:
                     raise Invalid(refusal or "not a phone number", "invalid_phone")
+                # An agent never obtains a conversation (or a number invited by someone else) by
+                # writing to its number, and is not told whose it is: one answer for all cases.
+                shown = conv["phone_number"] if conv is not None else e164
+                not_yours = Forbidden(
+                    f"{shown} is not assigned to you: ask an admin to assign it to you", "not_assigned_to_you"
+                )
                 if conv is None:
                     assert e164 is not None
                     invited_by = await tx.fetch_val(
                         "SELECT owner_id FROM invitations WHERE phone_key = :k", k=match_key(e164)
                     )
-                    if invited_by is not None and not user.may_see(invited_by):
-                        raise Forbidden(f"{e164} is invited by another account", "invited_by_another_account")
+                    if invited_by is not None and not may_see(user, invited_by):
+                        raise not_yours
                     created = await self._conversation_for(tx, e164, None, None, at, number_id or "")
                     if created["owner_id"] is None:  # no invitation: whoever started it owns it
                         await tx.execute(
@@ -495,14 +541,8 @@ class Store:
                         " WHERE id = :id",
                         id=created["id"],
                     )
-                elif not user.may_see(conv["owner_id"]):
-                    if conv["owner_id"] is not None:
-                        raise Forbidden(
-                            f"the conversation with {conv['phone_number']} belongs to another account",
-                            "owned_by_another_account",
-                        )
-                    await tx.execute("UPDATE conversations SET owner_id = :o WHERE id = :id", o=user.id, id=conv["id"])
-                    conv["owner_id"] = user.id
+                elif not may_see(user, conv["owner_id"]):
+                    raise not_yours
             if conv["phone_number"] is None:
                 raise Invalid("this contact has no phone number WhatsApp can send to", "no_phone_number")
             last_in = conv["last_inbound_at"]
@@ -593,41 +633,3 @@ class Store:
         for row in rows:
             await self.record_failed(row["id"], error)
         return len(rows)
-
-    async def mark_read(self, user: User, conversation_id: int) -> tuple[dict[str, Any], str | None]:
-        """Clear the unread count; returns the conversation and the newest inbound wamid."""
-
-        async def job(tx: Tx) -> tuple[dict[str, Any], str | None]:
-            conv = await tx.fetch_one(
-                "SELECT id, owner_id, unread_count FROM conversations WHERE id = :id", id=conversation_id
-            )
-            if conv is None or not user.may_see(conv["owner_id"]):
-                raise NotFound(f"conversation {conversation_id} not found", "conversation_not_found")
-            newest = await tx.fetch_one(
-                "SELECT wamid, status FROM messages WHERE conversation_id = :c AND direction = 'inbound'"
-                " AND wamid IS NOT NULL ORDER BY id DESC LIMIT 1",
-                c=conversation_id,
-            )
-            changed = bool(
-                await tx.fetch_all(
-                    "UPDATE messages SET status = 'read', read_at = :t WHERE conversation_id = :c"
-                    " AND direction = 'inbound' AND status = 'received' RETURNING id",
-                    t=now_ms(),
-                    c=conversation_id,
-                )
-            )
-            if conv["unread_count"] or changed:
-                await tx.execute("UPDATE conversations SET unread_count = 0 WHERE id = :id", id=conversation_id)
-                await self._emit(
-                    tx,
-                    "conversation.read",
-                    conversation_id,
-                    conv["owner_id"],
-                    {"conversationId": conversation_id, "unreadCount": 0},
-                )
-                await self._emit_conversation(tx, conversation_id)
-            view = await queries.get_conversation(tx, conversation_id)
-            unread_wamid = newest["wamid"] if newest and (changed or newest["status"] == "received") else None
-            return view, unread_wamid
-
-        return await self.db.write(job)

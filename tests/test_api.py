@@ -169,9 +169,17 @@ async def test_me(inbox: Stack) -> None:
     admin = await inbox.user(admin=True)
     r = await agent.get("/api/me")
     assert r.status_code == 200
-    assert r.json() == {"id": agent.id, "email": agent.email, "isAdmin": False}
+    name = agent.email.split("@")[0]
+    assert r.json() == {
+        "id": agent.id,
+        "email": agent.email,
+        "isAdmin": False,
+        "name": name,
+        "role": "agent",
+        "seesUnassigned": False,
+    }
     r = await admin.get("/api/me")
-    assert r.json() == {"id": admin.id, "email": admin.email, "isAdmin": True}
+    assert r.json()["isAdmin"] is True and r.json()["role"] == "admin" and r.json()["seesUnassigned"] is True
 
 
 async def test_account_errors_are_for_admins_only(inbox: Stack) -> None:
@@ -235,10 +243,12 @@ async def test_sending_to_a_number_of_another_account_is_forbidden(meta_reset: S
     await invite(b, invited_by_b)
     conv_b = await customer_conversation(inbox, b)
 
+    # The same answer for both, naming nobody (issue 10: agents learn nothing of others' numbers).
     r = await a.send(phoneNumber=invited_by_b, content="hi")
-    assert_json_error(r, 403, "invited_by_another_account")
+    first = assert_json_error(r, 403, "not_assigned_to_you")
+    assert "not assigned to you" in first and "another" not in first
     r = await a.send(phoneNumber=conv_b["phoneNumber"], content="hi")
-    assert_json_error(r, 403, "owned_by_another_account")
+    assert "not assigned to you" in assert_json_error(r, 403, "not_assigned_to_you")
     assert await inbox.meta_requests() == []
     assert await a.conversations() == []
     # B's invitation still gives B the conversation once the customer writes.
@@ -406,7 +416,9 @@ async def test_duplicate_invitation(inbox: Stack) -> None:
     r = await a.post("/api/invitations", {"name": "Again", "phoneNumber": phone.lstrip("+")})
     assert "already invited by you" in assert_json_error(r, 409, "already_invited")
     r = await b.post("/api/invitations", {"name": "Mine", "phoneNumber": "0" + phone[4:]})
-    assert "already invited by another account" in assert_json_error(r, 409, "already_invited")
+    message = assert_json_error(r, 409, "already_invited")
+    # B is not told who serves the number (issue 10).
+    assert "already invited" in message and "another" not in message and a.email not in message
     assert len((await a.get("/api/invitations")).json()) == 1
     assert (await b.get("/api/invitations")).json() == []
 
@@ -484,7 +496,10 @@ async def test_csv_import_without_header_and_as_upload(inbox: Stack) -> None:
     assert_json_error(r, 422, "file_missing")
 
 
-async def test_invitation_after_the_customer_wrote_claims_the_conversation(inbox: Stack) -> None:
+async def test_an_agent_cannot_obtain_a_conversation_by_inviting_its_number(inbox: Stack) -> None:
+    """Issue 10: an invitation for the number of an unassigned conversation used to hand the
+    agent the conversation and its whole history. Agents are refused, without being told
+    whose it is; an admin's invitation still takes the conversation (admins assign anything)."""
     agent, other, admin = await account(inbox), await account(inbox), await account(inbox, admin=True)
     phone = new_phone()
     await inbox.customer_writes(phone.lstrip("+"), "anyone there?", name="Early Bird")
@@ -492,26 +507,34 @@ async def test_invitation_after_the_customer_wrote_claims_the_conversation(inbox
     assert conv is not None and conv["ownerId"] is None
     assert await agent.conversation_with(phone) is None
 
-    await invite(agent, phone)
-    mine = await agent.conversation_with(phone)
-    assert mine is not None and mine["id"] == conv["id"] and mine["ownerId"] == agent.id
-    assert [m["content"] for m in await agent.messages(mine["id"])] == ["anyone there?"]
+    r = await agent.post("/api/invitations", {"name": "Mine now", "phoneNumber": phone})
+    message = assert_json_error(r, 409)
+    assert "ask an admin" in message and "another" not in message
+    assert await agent.conversation_with(phone) is None
+    assert_json_error(await agent.get(f"/api/conversations/{conv['id']}/messages"), 404)
+    assert (await agent.get("/api/invitations")).json() == []
+    # Sending to the number does not obtain it either, and says the same thing for every case.
+    r = await agent.send(phoneNumber=phone, content="hi, it is mine now")
+    assert "not assigned to you" in assert_json_error(r, 403)
+    assert await agent.conversation_with(phone) is None
+    assert [m["content"] for m in await admin.messages(conv["id"])] == ["anyone there?"]
+
+    await invite(admin, phone)
+    mine = await admin.conversation_with(phone)
+    assert mine is not None and mine["id"] == conv["id"] and mine["ownerId"] == admin.id
     assert await other.conversation_with(phone) is None
-    # Later messages stay with the new owner.
-    await inbox.customer_writes(phone.lstrip("+"), "hello?")
-    assert (await agent.conversation_with(phone))["unreadCount"] == 2
 
 
 async def test_invitation_of_a_brazilian_number_claims_the_conversation_without_the_ninth_digit(inbox: Stack) -> None:
-    agent, admin = await account(inbox), await account(inbox, admin=True)
+    admin = await account(inbox, admin=True)
     eight = str(uuid.uuid4().int % 10**7).zfill(7)
     wa_id = "55118" + eight  # what Meta sends: no 9th digit
     await inbox.customer_writes(wa_id, "oi", name="Brasil")
     assert (await admin.conversation_with("+" + wa_id)) is not None
-    inv = await invite(agent, f"+55 11 98{eight[:3]}-{eight[3:]}")
+    inv = await invite(admin, f"+55 11 98{eight[:3]}-{eight[3:]}")
     assert inv["phoneNumber"] == "+55119" + "8" + eight
-    conv = await agent.conversation_with("+" + wa_id)
-    assert conv is not None and conv["ownerId"] == agent.id
+    conv = await admin.conversation_with("+" + wa_id)
+    assert conv is not None and conv["ownerId"] == admin.id
 
 
 # -- bad input -----------------------------------------------------------------------------

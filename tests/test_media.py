@@ -327,6 +327,7 @@ async def test_send_a_document_keeps_its_filename(media_inbox: Stack) -> None:
     inbox = media_inbox
     agent = await account(inbox)
     phone = new_phone()
+    await agent.post("/api/invitations", {"name": "Invoice", "phoneNumber": phone})
     await inbox.customer_writes(phone.lstrip("+"), "send me the invoice")
     pdf = b"%PDF-1.7\n" + os.urandom(500)
     r = await send_file(agent, {"phoneNumber": phone}, "Invoice März.pdf", pdf, "application/pdf")

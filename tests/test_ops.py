@@ -88,6 +88,7 @@ async def test_webhooks_and_sends_are_logged(meta_reset: Stack, caplog: pytest.L
     caplog.set_level(logging.INFO)
     agent = await s.user()
     phone = new_phone()
+    await agent.post("/api/invitations", {"name": "Logged", "phoneNumber": phone})
     await s.customer_writes(phone.lstrip("+"), "log me")
     r = await s.http.post(
         f"{s.base_url}/webhook", content=b'{"entry": []}', headers={"X-Hub-Signature-256": "sha256=" + "0" * 64}

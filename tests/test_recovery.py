@@ -16,8 +16,8 @@ async def test_reply_abandoned_by_a_crash_fails_with_a_reason_after_restart(tmp_
         phone = new_phone()
         async with stack(url) as inbox:
             agent = await inbox.user()
-            await inbox.customer_writes(phone.lstrip("+"), "hi")
             await agent.post("/api/invitations", {"name": "C", "phoneNumber": phone})
+            await inbox.customer_writes(phone.lstrip("+"), "hi")
             conv = await agent.conversation_with(phone)
             # What a process that died between storing and sending leaves behind:
             # a pending reply with no wamid, stored an hour ago.
