@@ -41,7 +41,7 @@ format: $(STAMP)
 test: $(STAMP) chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# Figures, not tests: `make bench QUICK=1` for a run under a minute;
+# Figures, not tests: `make bench QUICK=1` for a run of about two minutes;
 # DATABASE_URL=postgresql://… borrows that server for temporary databases (dropped after).
 bench: $(STAMP)
 	ulimit -n 65536 2>/dev/null || true; DATABASE_URL='$(DATABASE_URL)' QUICK='$(QUICK)' $(PY) -m bench.run

@@ -5,7 +5,7 @@ real `python -m server serve` on loopback. Prints one table and writes bench/res
 
 DATABASE_URL unset: temporary SQLite files. A PostgreSQL URL names a server to borrow: the
 run creates its own temporary databases there and drops them afterwards. QUICK=1 shrinks
-every phase so the whole run takes under a minute. Figures only: nothing here fails on
+every phase so the whole run takes about two minutes. Figures only: nothing here fails on
 timing. Every request goes to 127.0.0.1, every loop is bounded in count and time.
 """
 
