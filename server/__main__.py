@@ -19,6 +19,7 @@ from . import demo, ingest, invitation_csv, logs, media, templates
 from .auth import hash_password, new_token
 from .db import Database
 from .errors import AppError
+from .http_protocol import HeaderDeadlineProtocol
 from .passwords import password_problem
 from .realtime import Hub
 from .settings import MissingSetting, Settings
@@ -53,6 +54,8 @@ def uvicorn_config(app: Any, host: str, port: int, **kwargs: Any) -> uvicorn.Con
     # connection costs each one a zlib context and CPU per frame (bench/README.md, "permessage-deflate").
     kwargs.setdefault("ws_per_message_deflate", False)
     kwargs.setdefault("ws", InboxWebSocketProtocol)
+    # Slow headers (slowloris) are cut off after a few seconds (server/http_protocol.py).
+    kwargs.setdefault("http", HeaderDeadlineProtocol)
     return uvicorn.Config(app, host=host, port=port, lifespan="on", proxy_headers=True, **kwargs)
 
 
