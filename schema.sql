@@ -263,6 +263,11 @@ CREATE TABLE IF NOT EXISTS conversation_labels (
     PRIMARY KEY (label_id, conversation_id)
 );
 
+-- An account error Meta delivers twice (the same webhook again) is listed once: fingerprint
+-- is the SHA-256 of its JSON (issue 16).
+ALTER TABLE meta_errors ADD COLUMN fingerprint TEXT;
+CREATE UNIQUE INDEX IF NOT EXISTS meta_errors_fingerprint ON meta_errors (fingerprint);
+
 -- Searching message text needs a text index, and each database has its own kind. Statements
 -- after a "-- dialect: NAME" line run only on that database (until "-- dialect: all").
 -- dialect: sqlite

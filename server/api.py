@@ -211,6 +211,16 @@ async def update_conversation(request: Request, user: User) -> Response:
 
 
 @authenticated
+async def merge_conversation(request: Request, user: User) -> Response:
+    """POST {"conversationId": other}: the other conversation is folded into this one."""
+    body = await json_body(request)
+    other = body.get("conversationId")
+    if isinstance(other, bool) or not isinstance(other, int) or not 0 < other <= MAX_INT:
+        raise Invalid("give conversationId: the conversation to merge into this one", "invalid_field")
+    return JSONResponse(await contacts.merge_conversations(request.app.state.store, user, path_id(request), other))
+
+
+@authenticated
 async def contact_panel(request: Request, user: User) -> Response:
     return JSONResponse(await contacts.contact_panel(request.app.state.db, user, path_id(request)))
 
@@ -493,6 +503,7 @@ routes = [
     Route("/api/conversations/{id}", get_conversation),
     Route("/api/conversations/{id}", update_conversation, methods=["PATCH"]),
     Route("/api/conversations/{id}/contact", contact_panel),
+    Route("/api/conversations/{id}/merge", merge_conversation, methods=["POST"]),
     Route("/api/conversations/{id}/messages", list_messages),
     Route("/api/conversations/{id}/read", mark_read, methods=["POST"]),
     Route("/api/conversations/{id}/assign", assign, methods=["POST"]),

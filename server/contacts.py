@@ -8,12 +8,13 @@ business's and must never be overwritten by it (issue 16).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from . import queries
+from . import merge, queries
 from .auth import User
-from .db import Tx
-from .errors import Invalid, NotFound
+from .db import Tx, now_ms
+from .errors import Conflict, Forbidden, Invalid, NotFound
 from .queries import Reader, iso
 from .store import Store
 from .visibility import may_see
@@ -102,3 +103,57 @@ async def contact_panel(reader: Reader, user: User, conversation_id: int) -> dic
         "firstContactAt": iso(first_at),
         "conversationCount": len(same),
     }
+
+
+async def merge_conversations(store: Store, user: User, keep_id: int, other_id: int) -> dict[str, Any]:
+    """An admin's "these two are the same person": every message of `other_id` moves into
+    `keep_id` (once, in the order they arrived), and the thread says who merged them."""
+    if not user.is_admin:
+        raise Forbidden("only admins can merge conversations", "admin_only")
+    if keep_id == other_id:
+        raise Invalid("a conversation cannot be merged with itself", "merge_same")
+
+    async def job(tx: Tx) -> dict[str, Any]:
+        rows = {
+            r["id"]: r
+            for r in await tx.fetch_all(
+                "SELECT id, owner_id, business_number_id, phone_number, wa_user_id, contact_name FROM conversations"
+                " WHERE id IN (:a, :b)",
+                a=keep_id,
+                b=other_id,
+            )
+        }
+        for conversation_id in (keep_id, other_id):
+            if conversation_id not in rows:
+                raise NotFound(f"conversation {conversation_id} not found", "conversation_not_found")
+        keep, other = rows[keep_id], rows[other_id]
+        if keep["business_number_id"] != other["business_number_id"]:
+            raise Conflict(
+                "these conversations are on different business numbers: replies could not leave from one number",
+                "merge_across_numbers",
+            )
+        for field, label in (("phone_number", "phone numbers"), ("wa_user_id", "WhatsApp user ids")):
+            if keep[field] and other[field] and keep[field] != other[field]:
+                raise Conflict(f"these conversations have different {label}: they are not one person", "merge_mismatch")
+        await merge.fold(tx, keep_id, other_id)
+        who = other["contact_name"] or other["phone_number"] or other["wa_user_id"] or f"#{other_id}"
+        text = f"{user.email} merged the conversation with {who} (#{other_id}) into this one"
+        line_id = await tx.fetch_val(
+            "INSERT INTO messages (conversation_id, direction, type, content, data, status, sender_user_id, created_at)"
+            " VALUES (:c, 'internal', 'activity', :content, :data, 'internal', :u, :at) RETURNING id",
+            c=keep_id,
+            content=text,
+            data=json.dumps({"action": "merged", "mergedConversationId": other_id, "by": user.id}),
+            u=user.id,
+            at=now_ms(),
+        )
+        owner = await tx.fetch_val("SELECT owner_id FROM conversations WHERE id = :id", id=keep_id)
+        await store.emit_message(tx, "message.created", line_id, owner)
+        merged = {"conversationId": other_id, "into": keep_id}
+        await store.emit(tx, "conversation.merged", other_id, other["owner_id"], merged)
+        await store.emit_conversation(tx, keep_id)
+        view = await queries.get_conversation(tx, keep_id)
+        assert view is not None
+        return view
+
+    return await store.db.write(job)

@@ -422,7 +422,7 @@ class FakeMeta:
         if body.get("status") == "read" and "message_id" in body:
             self.marked_read.append(str(body["message_id"]))
             return JSONResponse({"success": True})
-        if not body.get("messaging_product") or not body.get("to"):
+        if not body.get("messaging_product") or not (body.get("to") or body.get("recipient")):
             missing = "messaging_product" if not body.get("messaging_product") else "to"
             return _graph_error(
                 400,
@@ -433,7 +433,8 @@ class FakeMeta:
         refusal = self._check_message(body)
         if refusal is not None:
             return refusal
-        return await self._send(str(body["to"]), request.path_params["phone_id"])
+        # `recipient`: a business-scoped user id, for customers known only by it.
+        return await self._send(str(body.get("to") or body["recipient"]), request.path_params["phone_id"])
 
     def _check_message(self, body: dict[str, Any]) -> JSONResponse | None:
         """Media sent by id must exist; a template must exist, approved, with the right
@@ -665,7 +666,7 @@ class FakeMeta:
 
     async def _send(self, to: str, from_id: str | None = None) -> Response:
         """Accept a send (or fail it as queued) and schedule its status webhooks."""
-        wa_id = "".join(c for c in to if c.isdigit())
+        wa_id = to if any(c.isalpha() for c in to) else "".join(c for c in to if c.isdigit())
         queued = self.failures_to.get(wa_id)
         failure = queued.pop(0) if queued else self.failures.pop(0) if self.failures else None
         if failure and failure["via"] == "response":

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hashlib
 import json
 import logging
 import time
@@ -30,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from . import amend
 from .db import Database, Tx, now_ms
 from .store import Store
 from .webhook import Inbound, Parsed, Reaction, Status, UnknownShape, parse
@@ -144,6 +146,10 @@ def _items(p: Prepared) -> list[tuple[str, Any]]:
 async def _apply_item(tx: Tx, store: Store, event_id: int, kind: str, item: Any, counts: dict[str, int]) -> None:
     if kind == "message":
         assert isinstance(item, Inbound)
+        if item.type in amend.AMENDMENTS:  # edits, deletions, new number or user id (server/amend.py)
+            outcome = await amend.apply(tx, store, item)
+            counts[outcome] = counts.get(outcome, 0) + 1
+            return
         counts["messages" if await store._inbound(tx, item) else "duplicates"] += 1
     elif kind == "reaction":
         assert isinstance(item, Reaction)
@@ -156,16 +162,19 @@ async def _apply_item(tx: Tx, store: Store, event_id: int, kind: str, item: Any,
     else:
         position, err = item
         details = err.get("error_data", {}).get("details") if isinstance(err.get("error_data"), dict) else None
-        # Keyed by where it came from, so replaying the webhook adds nothing.
+        # Keyed by where it came from, so replaying the webhook adds nothing, and by what it
+        # says, so Meta delivering the same error twice lists it once (schema.sql).
+        raw = _dump(err)
         await tx.execute(
-            "INSERT INTO meta_errors (webhook_event_id, position, code, title, detail, raw, created_at)"
-            " VALUES (:ev, :pos, :c, :t, :d, :r, :at) ON CONFLICT (webhook_event_id, position) DO NOTHING",
+            "INSERT INTO meta_errors (webhook_event_id, position, code, title, detail, raw, created_at, fingerprint)"
+            " VALUES (:ev, :pos, :c, :t, :d, :r, :at, :f) ON CONFLICT DO NOTHING",
+            f=hashlib.sha256(raw.encode()).hexdigest(),
             ev=event_id,
             pos=position,
             c=err.get("code") if isinstance(err.get("code"), int) else None,
             t=str(err.get("title") or err.get("message") or ""),
             d=details if isinstance(details, str) else None,
-            r=_dump(err),
+            r=raw,
             at=now_ms(),
         )
         counts["errors"] += 1

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import queries
+from . import merge, queries
 from .auth import User
 from .db import Database, Tx, now_ms
 from .errors import Conflict, Forbidden, Invalid, NotFound, Refused  # noqa: F401 (Refused: old importers)
@@ -122,6 +122,8 @@ class Store:
         assert message is not None
         await self._emit(tx, type_, message["conversationId"], owner_id, message)
         return message
+
+    emit_message = _emit_message
 
     async def prune_events(self, older_than_ms: int) -> int:
         async def job(tx: Tx) -> int:
@@ -253,6 +255,21 @@ class Store:
                     k=key,
                     id=row["id"],
                 )
+        if row is not None and key and user_id and row["wa_user_id"] != user_id:
+            # A message with both the number and the user id: an earlier thread known only by
+            # the user id is the same person, and joins this one.
+            alone = await tx.fetch_one(
+                "SELECT id FROM conversations WHERE wa_user_id = :u AND business_number_id = :b"
+                " AND phone_key IS NULL AND id <> :id",
+                u=user_id,
+                b=number_id,
+                id=row["id"],
+            )
+            if alone is not None:
+                await merge.fold(tx, row["id"], alone["id"])
+                merged = {"conversationId": alone["id"], "into": row["id"]}
+                await self._emit(tx, "conversation.merged", alone["id"], row["owner_id"], merged)
+                row["wa_user_id"] = user_id
         if row is not None:
             if user_id and not row["wa_user_id"]:
                 clash = await tx.fetch_one(
@@ -496,8 +513,8 @@ class Store:
             at = now_ms()
             if conversation_id is not None:
                 conv = await tx.fetch_one(
-                    "SELECT id, owner_id, phone_number, last_inbound_at, business_number_id FROM conversations"
-                    " WHERE id = :id",
+                    "SELECT id, owner_id, phone_number, wa_user_id, last_inbound_at, business_number_id"
+                    " FROM conversations WHERE id = :id",
                     id=conversation_id,
                 )
                 if conv is None or not may_see(user, conv["owner_id"]):
@@ -543,7 +560,7 @@ class Store:
                     )
                 elif not may_see(user, conv["owner_id"]):
                     raise not_yours
-            if conv["phone_number"] is None:
+            if conv["phone_number"] is None and not conv.get("wa_user_id"):
                 raise Invalid("this contact has no phone number WhatsApp can send to", "no_phone_number")
             last_in = conv["last_inbound_at"]
             if kind != "template" and last_in is not None and at > last_in + queries.WINDOW_MS:
@@ -571,9 +588,9 @@ class Store:
             await self._touch_conversation(tx, conv["id"], message_id, at, inbound=False)
             message = await self._emit_message(tx, "message.created", message_id, conv["owner_id"])
             await self._emit_conversation(tx, conv["id"])
-            return Outbound(
-                message, conv["phone_number"].lstrip("+"), duplicate=False, number_id=conv["business_number_id"] or None
-            )
+            # A customer known only by user id (BSUID) is sent to by it (whatsapp.recipient).
+            to = conv["phone_number"].lstrip("+") if conv["phone_number"] else conv["wa_user_id"]
+            return Outbound(message, to, duplicate=False, number_id=conv["business_number_id"] or None)
 
         return await self.db.write(job)
 

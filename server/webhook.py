@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -28,6 +29,17 @@ log = logging.getLogger(__name__)
 LARGE_BODY = 256 * 1024
 MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
 STATUSES = ("sent", "delivered", "read", "failed")
+# Statuses we deliberately do not track (a voice note was played): handled, ignored.
+IGNORED_STATUSES = ("played",)
+# Fields of a WhatsApp Business Account webhook other than messages (template reviews,
+# account updates, …): the body is handled and deliberately ignored, never "not processed".
+# What a system event without a `body` says in the thread.
+SYSTEM_TEXT = {
+    "user_changed_user_id": "The customer's WhatsApp user id changed",
+    "user_changed_number": "The customer changed their phone number",
+    "customer_identity_changed": "The customer's identity changed",
+}
+IGNORED_FIELD = "field {field!r} is ignored: this inbox handles messages only"
 
 
 @dataclass
@@ -76,6 +88,8 @@ class Parsed:
     statuses: list[Status] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)  # value.errors[]: about the account
     not_understood: list[str] = field(default_factory=list)
+    # What was read and deliberately ignored (other fields, `played` statuses): handled.
+    ignored: list[str] = field(default_factory=list)
     # Items that could not be parsed, with the reason: kept for admins (server/ingest.py).
     failed: list[tuple[Any, str]] = field(default_factory=list)
 
@@ -117,7 +131,7 @@ def parse(body: Any) -> Parsed:
                 out.not_understood.append("change without value")
                 continue
             if change.get("field", "messages") != "messages":
-                out.not_understood.append(f"field {change.get('field')!r} is not handled")
+                out.ignored.append(IGNORED_FIELD.format(field=change.get("field")))
                 continue
             _parse_value(change["value"], out)
     return out
@@ -148,6 +162,9 @@ def _parse_value(value: dict[str, Any], out: Parsed) -> None:
             out.not_understood.append("status without id or status")
             continue
         status = str(st["status"]).lower()
+        if status in IGNORED_STATUSES:
+            out.ignored.append(f"status {status!r} of {st['id']} is ignored")
+            continue
         if status not in STATUSES:
             out.not_understood.append(f"status {status!r} is not handled")
             continue
@@ -243,16 +260,47 @@ def _content(mtype: str, msg: dict[str, Any]) -> tuple[str, dict[str, Any] | Non
         kind = str(body.get("type") or "")
         reply = body.get(kind) if isinstance(body.get(kind), dict) else {}
         data = {"kind": kind, **reply}
+        if kind == "nfm_reply":  # a Flow's answers: shown, not the Flow's "Sent"
+            answers = flow_answers(reply.get("response_json"))
+            data["answers"] = answers
+            text = "\n".join(f"{k}: {v}" for k, v in answers.items())
+            return text or str(reply.get("body") or ""), None, data
         return str(reply.get("title") or reply.get("body") or ""), None, data
+    if mtype in ("edit", "revoke"):
+        original = str(body.get("original_message_id") or "")
+        if mtype == "revoke":
+            return "", None, {"originalWamid": original}
+        inner = body.get("message") if isinstance(body.get("message"), dict) else {}
+        inner_type = str(inner.get("type") or "text")
+        content, media, inner_data = _content(inner_type, inner)
+        return content, media, {"originalWamid": original, "type": inner_type, "data": inner_data}
     if mtype == "button":
         return str(body.get("text") or ""), None, {"payload": body.get("payload"), "text": body.get("text")}
     if mtype == "order":
         items = body.get("product_items") if isinstance(body.get("product_items"), list) else []
         return str(body.get("text") or f"Order of {len(items)} item(s)"), None, body
     if mtype == "system":
-        return str(body.get("body") or ""), None, body
+        return str(body.get("body") or SYSTEM_TEXT.get(str(body.get("type")), "")), None, body
     # unsupported, unknown and future types: keep everything Meta sent.
     return "", None, msg
+
+
+def flow_answers(response_json: Any) -> dict[str, str]:
+    """A Flow reply's answers by a readable label ("delivery_rating" -> "Delivery rating"),
+    without the flow token, which means nothing to a person."""
+    try:
+        answers = json.loads(response_json) if isinstance(response_json, str) else response_json
+    except ValueError:
+        return {}
+    if not isinstance(answers, dict):
+        return {}
+    out: dict[str, str] = {}
+    for key, value in answers.items():
+        if key == "flow_token" or value in (None, ""):
+            continue
+        label = str(key).replace("_", " ").strip().capitalize()
+        out[label] = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+    return out
 
 
 # -- HTTP endpoints ------------------------------------------------------------------------

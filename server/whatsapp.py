@@ -99,6 +99,12 @@ class SendError(Exception):
         return self.error["message"]
 
 
+def recipient(to: str) -> dict[str, str]:
+    """`to` for a phone number (wa_id digits); `recipient` for a business-scoped user id
+    (BSUID, e.g. `US.13491208655302741918`), Meta's way to reach a customer known only by it."""
+    return {"to": to} if to.isdigit() else {"recipient": to}
+
+
 class CloudAPI:
     def __init__(
         self,
@@ -144,7 +150,7 @@ class CloudAPI:
         payload: dict[str, Any] = {
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
-            "to": to,
+            **recipient(to),
             "type": "text",
             "text": {"body": body, "preview_url": False},
         }
@@ -165,7 +171,7 @@ class CloudAPI:
         payload: dict[str, Any] = {
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
-            "to": to,
+            **recipient(to),
             "type": kind,
             kind: body,
         }
