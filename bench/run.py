@@ -706,6 +706,17 @@ def large_inbox(cfg: dict[str, Any], procs: Procs, dbs: Databases, meta_port: in
         queries: dict[str, Any] = {
             "conversations_page": lambda i: ("GET", "/api/conversations?limit=50", admin),
             "conversations_page_agent": lambda i: ("GET", "/api/conversations?limit=50", agent),
+            # The team inbox's everyday views: my open work, and the queue.
+            "filtered_page_agent": lambda i: (
+                "GET",
+                "/api/conversations?limit=50&status=open,pending&assignee=me",
+                agent,
+            ),
+            "filtered_page_queue": lambda i: (
+                "GET",
+                "/api/conversations?limit=50&status=open&assignee=unassigned",
+                admin,
+            ),
             "search": lambda i: (
                 "GET",
                 "/api/conversations?limit=50&search=" + quote(names[i % len(names)].lower()),
@@ -887,7 +898,15 @@ def table(results: dict[str, Any]) -> str:
                 "",
             )
         )
-        for name in ("conversations_page", "conversations_page_agent", "search", "message_history", "mark_read"):
+        for name in (
+            "conversations_page",
+            "conversations_page_agent",
+            "filtered_page_agent",
+            "filtered_page_queue",
+            "search",
+            "message_history",
+            "mark_read",
+        ):
             q = big.get(name)
             if q:
                 ok = q["p95_ms"] is not None and q["p95_ms"] <= TARGETS["query_p95_ms"]

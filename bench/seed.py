@@ -89,12 +89,31 @@ def generate(plan: Plan) -> tuple[list[tuple], Iterator[list[tuple]], list[tuple
         last_id[c] = i + 1
         if direction[i]:
             last_in[c] = int(t_start + i * step)
+    # Most conversations of a long-lived inbox are resolved; unread ones are open.
+    status = [None] + [
+        "open" if unread_count[c] else "resolved" if r < 0.6 else "open" if r < 0.9 else "pending"
+        for c, r in zip(range(1, n_conv + 1), (rng.random() for _ in range(n_conv)), strict=True)
+    ]
     conversations = []
     for c in range(1, n_conv + 1):
         phone = "+" + wa_digits(c)
         at = int(t_start + (last_id[c] - 1) * step)
         conversations.append(
-            (c, phone, phone, None, names[c], owner[c], last_id[c], at, last_in[c], unread_count[c], t_start)
+            (
+                c,
+                phone,
+                phone,
+                None,
+                names[c],
+                owner[c],
+                last_id[c],
+                at,
+                last_in[c],
+                unread_count[c],
+                t_start,
+                status[c],
+                unread_count[c],
+            )
         )
     plan.names = names[1:]
     plan.long_conversations = [c for c in range(1, n_conv + 1) if counts[c] >= 60]
@@ -208,6 +227,8 @@ CONVERSATION_COLS = (
     "last_inbound_at",
     "unread_count",
     "created_at",
+    "status",
+    "inbound_count",
 )
 REACTION_COLS = ("message_wamid", "reactor", "direction", "emoji", "wamid", "created_at")
 

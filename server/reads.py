@@ -77,12 +77,14 @@ async def mark_read(store: Store, user: User, conversation_id: int) -> tuple[dic
         )
         if conv["unread_count"] or changed:
             await tx.execute("UPDATE conversations SET unread_count = 0 WHERE id = :id", id=conversation_id)
+            # The assignee's read is theirs alone; an unassigned conversation's is the queue's.
             await store.emit(
                 tx,
                 "conversation.read",
                 conversation_id,
                 conv["owner_id"],
                 {"conversationId": conversation_id, "unreadCount": 0},
+                user_id=user.id if conv["owner_id"] is not None else None,
             )
             await store.emit_conversation(tx, conversation_id)
         view = await queries.get_conversation(tx, conversation_id, user)

@@ -2,7 +2,9 @@
 
 import { api, getToken, setToken, clearToken, revokeToken, syncMediaCookie, onUnauthorized } from './api.js';
 import { $ } from './dom.js';
-import { initChat, startChat, resetChat, applyEvent, pollFallback, onChatShown } from './chat.js';
+import { initChat, startChat, resetChat, applyEvent, pollFallback, onChatShown, resolveOpen, stepConversation, toggleNoteMode } from './chat.js';
+import { initAgents, loadAgents, resetAgents, startAgents } from './agents.js';
+import { initShortcuts } from './shortcuts.js';
 import { initInvitations, startInvitations, resetInvitations, loadInvitations } from './invitations.js';
 import { startLive, stopLive } from './live.js';
 
@@ -35,12 +37,14 @@ async function startSession() {
   syncMediaCookie();
   $('#login-view').hidden = true;
   $('#app-view').hidden = false;
+  showMe(me);
   $('#user-email').textContent = me.email || '';
   $('#user-email').title = me.isAdmin ? 'Administrator' : '';
   $('#app-view').dataset.admin = me.isAdmin ? 'true' : 'false';
 
   startChat(me);
   startInvitations(me);
+  startAgents(me);
   selectTab('chat');
   startLive({
     onEvent: applyEvent,
@@ -48,6 +52,12 @@ async function startSession() {
     onUnauthorized: () => endSession('Your session has expired. Please sign in again.'),
     onStatus: setConnectionStatus,
   });
+}
+
+/** The header's name (the signed-in user can rename themselves in the Team tab). */
+function showMe(me) {
+  $('#user-name').textContent = me.name || '';
+  $('#app-view').dataset.admin = me.isAdmin ? 'true' : 'false';
 }
 
 function logout() {
@@ -65,6 +75,7 @@ function endSession(message = '') {
   stopLive();
   resetChat();
   resetInvitations();
+  resetAgents();
   clearToken();
   setConnectionStatus('offline');
   showLogin(message);
@@ -85,6 +96,7 @@ function selectTab(name) {
   }
   for (const panel of document.querySelectorAll('[data-panel]')) panel.hidden = panel.dataset.panel !== name;
   if (name === 'invitations') loadInvitations();
+  if (name === 'team') loadAgents();
   if (name === 'chat') onChatShown();
 }
 
@@ -119,8 +131,17 @@ function init() {
   for (const button of document.querySelectorAll('[data-tab]')) {
     button.addEventListener('click', () => selectTab(button.dataset.tab));
   }
-  initChat({ isActive: () => inSession && activeTab === 'chat' });
+  initChat({ isActive: () => inSession && activeTab === 'chat', meChanged: showMe });
   initInvitations();
+  initAgents({ meChanged: showMe });
+  initShortcuts({
+    enabled: () => inSession,
+    search: () => (selectTab('chat'), $('#conversation-search').focus()),
+    step: (delta) => activeTab === 'chat' && stepConversation(delta),
+    resolve: () => activeTab === 'chat' && resolveOpen(),
+    note: () => activeTab === 'chat' && toggleNoteMode(),
+    assign: () => activeTab === 'chat' && $('#assignee-menu') && $('#assignee-menu').focus(),
+  });
   // Any 401 from the API means the token is gone or expired.
   onUnauthorized(() => endSession(inSession ? 'Your session has expired. Please sign in again.' : ''));
 

@@ -26,6 +26,7 @@ export function initComposer() {
     }
   });
   el['composer-send'].addEventListener('click', () => send());
+  el['composer-note'].addEventListener('click', () => setNoteMode(!state.noteMode));
 
   el['new-conversation'].addEventListener('click', openNewConversationDialog);
   el['new-conversation-cancel'].addEventListener('click', () => el['new-conversation-dialog'].close());
@@ -40,8 +41,17 @@ export function initComposer() {
   initAttach({ ...composerHooks, input: el['composer-input'], onError: showSendError });
 }
 
+/** Note mode: what is typed becomes a private note for the team, never sent to the customer. */
+export function setNoteMode(on) {
+  state.noteMode = !!on;
+  state.sendError = null;
+  updateComposer();
+  el['composer-input'].focus();
+}
+
 /** Empties the composer for a conversation just opened. */
 export function resetComposer() {
+  state.noteMode = false;
   el['composer-input'].value = '';
   autoGrow(el['composer-input']);
   updateComposer();
@@ -53,16 +63,28 @@ export function updateComposer() {
   const ws = windowState();
   updateTemplateComposer(ws);
   updateAttach(ws);
-  const closed = ws === 'closed';
+  const note = state.noteMode;
+  const closed = ws === 'closed' && !note; // a note needs no open window
   el['composer-input'].disabled = closed;
   el['composer-send'].disabled = closed;
-  el['composer-input'].placeholder = closed ? 'Reply window closed' : 'Type a message';
+  el['composer-input'].placeholder = note
+    ? 'Private note: only your team sees it (@name to mention)'
+    : closed
+      ? 'Reply window closed'
+      : 'Type a message';
+  el['composer-input'].setAttribute('aria-label', note ? 'Private note' : 'Message');
+  el['composer-note'].setAttribute('aria-pressed', String(note));
+  el['composer-note'].classList.toggle('active', note);
+  el['thread-view'].dataset.composer = note ? 'note' : 'reply';
 
   let text = '';
   let kind = '';
   if (state.sendError) {
     text = state.sendError;
     kind = 'error';
+  } else if (note) {
+    text = 'Note mode: this stays inside the team and is never sent to the customer.';
+    kind = 'note';
   } else if (closed) {
     text =
       'The 24-hour reply window is closed: the customer last wrote more than 24 hours ago. ' +
@@ -93,6 +115,10 @@ async function send() {
   if (!conv || input.disabled) return;
   const content = input.value.trim();
   if (!content) return;
+  if (state.noteMode) {
+    await sendNote(conv.id, content);
+    return;
+  }
 
   const clientId = uuid();
   const convId = conv.id;
@@ -138,6 +164,29 @@ async function send() {
     }
     state.sendError = err.message;
     renderThread();
+    updateComposer();
+  }
+}
+
+async function sendNote(convId, content) {
+  const input = el['composer-input'];
+  const owner = state;
+  input.value = '';
+  autoGrow(input);
+  try {
+    const note = await api(`/api/conversations/${encodeURIComponent(convId)}/notes`, { method: 'POST', body: { content } });
+    if (owner !== state || String(state.openId) !== String(convId)) return;
+    upsertMessage(note);
+    state.sendError = null;
+    renderThread({ scroll: 'bottom' });
+    updateComposer();
+  } catch (err) {
+    if (owner !== state || err.status === 401 || String(state.openId) !== String(convId)) return;
+    if (!input.value) {
+      input.value = content;
+      autoGrow(input);
+    }
+    state.sendError = err.message; // e.g. "Ben cannot see this conversation"
     updateComposer();
   }
 }

@@ -4,7 +4,7 @@
 import { api } from './api.js';
 import { debounce, fullDateTime, parseDate, relativeTime, reconcile, h } from './dom.js';
 import { conversationTitle, previewText, tickGlyph } from './messages.js';
-import { el, NEAR_EDGE_PX, PAGE_SIZE, state, threadVisible } from './chat-state.js';
+import { el, listParams, matchesView, NEAR_EDGE_PX, PAGE_SIZE, state, threadVisible, userName } from './chat-state.js';
 
 // Set by chat.js: opening a row is the thread's job, and a change to the open row's
 // conversation redraws the thread header and the composer.
@@ -25,7 +25,7 @@ export function initList(options) {
 }
 
 function conversationQuery(extra = {}) {
-  const params = new URLSearchParams({ limit: String(PAGE_SIZE), ...extra });
+  const params = new URLSearchParams({ limit: String(PAGE_SIZE), ...listParams(), ...extra });
   if (state.search) params.set('search', state.search);
   return `/api/conversations?${params}`;
 }
@@ -90,7 +90,9 @@ export function upsertConversation(row, { insert }) {
     merged.unreadCount = 0;
     scheduleMarkRead();
   }
-  if (existing || insert) state.conversations.set(key, merged);
+  // A row that no longer fits the view (assigned away, resolved, label removed) leaves the list.
+  if (!matchesView(merged)) state.conversations.delete(key);
+  else if (existing || insert) state.conversations.set(key, merged);
   if (isOpen) {
     state.openConv = { ...state.openConv, ...merged };
     hooks.openRowChanged();
@@ -113,18 +115,25 @@ export function renderList() {
   const status = el['conversation-list-status'];
   if (state.listError && !rows.length) status.textContent = `Could not load conversations: ${state.listError}`;
   else if (!state.listLoaded) status.textContent = state.me ? 'Loading…' : '';
-  else if (!rows.length) status.textContent = state.search ? `No conversations match “${state.search}”.` : 'No conversations yet.';
+  else if (!rows.length && state.search) status.textContent = `No conversations match “${state.search}”.`;
+  else if (!rows.length) status.textContent = emptyText();
   else status.textContent = '';
 
   const unread = rows.reduce((n, r) => n + (r.unreadCount > 0 ? 1 : 0), 0);
   document.title = unread ? `(${unread}) WhatsApp Inbox` : 'WhatsApp Inbox';
 }
 
+function emptyText() {
+  const filtered = state.statusTab !== 'open' || state.label || state.view !== (state.me && state.me.isAdmin ? 'all' : 'mine');
+  if (filtered && state.statusTab !== 'all') return `No ${state.statusTab} conversations here.`;
+  return filtered ? 'No conversations here.' : 'No conversations yet.';
+}
+
 function conversationNode(row, now) {
   const key = String(row.id);
   const active = key === String(state.openId);
   const time = relativeTime(row.lastMessageAt, now);
-  const sig = JSON.stringify([row, time, active]);
+  const sig = JSON.stringify([row, time, active, userName(row.ownerId), state.labels]);
   const cached = state.convNodes.get(key);
   if (cached && cached.sig === sig) return cached.node;
 
@@ -160,13 +169,30 @@ function conversationNode(row, now) {
           last && last.direction === 'outbound' && h('span', { class: 'preview-tick', dataset: { status: last.status }, text: `${tickGlyph(last.status)} ` }),
           previewText(last),
         ),
+        (row.labels || []).map((name) => labelChip(name, name)),
         row.ownerId == null && h('span', { class: 'unassigned-tag', text: 'Unassigned' }),
+        row.ownerId != null && state.me && String(row.ownerId) !== String(state.me.id) &&
+          h('span', { class: 'assignee-tag', title: 'Assigned to', text: row.assigneeName || userName(row.ownerId) }),
         row.unreadCount > 0 && h('span', { class: 'unread-badge', 'aria-label': `${row.unreadCount} unread`, text: row.unreadCount > 99 ? '99+' : row.unreadCount }),
       ),
     ),
   );
   state.convNodes.set(key, { sig, node });
   return node;
+}
+
+/** A label chip in the label's colour (set through CSSOM: the CSP allows no inline style). */
+export function labelChip(name, ...children) {
+  const node = h('span', { class: 'label-chip', dataset: { label: name } }, ...children);
+  const label = state.labels.find((l) => l.name === name);
+  if (label) node.style.setProperty('--label-color', label.color);
+  return node;
+}
+
+/** Drops a conversation from the list (assigned away from this user). */
+export function removeConversation(id) {
+  state.conversations.delete(String(id));
+  renderList();
 }
 
 /** The letter in a conversation's avatar (list row and thread header). */

@@ -38,7 +38,43 @@ function freshState() {
     threadError: null,
     pinnedBottom: true, // user is looking at the newest messages: keep them in view
     sendError: null,
+    // team inbox (team.js): which conversations the list shows, and who is who
+    view: 'mine', // 'mine' | 'unassigned' | 'all'
+    statusTab: 'open', // 'open' | 'pending' | 'resolved' | 'snoozed' | 'all'
+    label: '', // a label name, or '' for any
+    counts: null, // { open, pending, resolved, snoozed, all } for the current view
+    users: new Map(), // String(id) -> { id, email, name, role, active }
+    labels: [], // [{ id, name, color }]
+    noteMode: false, // the composer writes a private note instead of a reply
   };
+}
+
+/** The list's query parameters for the current view, status tab and label. */
+export function listParams() {
+  const params = {};
+  if (state.view === 'mine') params.assignee = 'me';
+  else if (state.view === 'unassigned') params.assignee = 'unassigned';
+  if (state.statusTab !== 'all') params.status = state.statusTab;
+  if (state.label) params.label = state.label;
+  return params;
+}
+
+/** Whether a conversation belongs in the list as it is filtered now. */
+export function matchesView(row) {
+  if (!state.me || !row) return false;
+  if (state.view === 'mine' && String(row.assigneeId ?? row.ownerId) !== String(state.me.id)) return false;
+  if (state.view === 'unassigned' && (row.assigneeId ?? row.ownerId) != null) return false;
+  if (state.statusTab !== 'all' && row.status && row.status !== state.statusTab) return false;
+  if (state.label && Array.isArray(row.labels) && !row.labels.includes(state.label)) return false;
+  return true;
+}
+
+/** A user's name for people (never "User #2"). */
+export function userName(id) {
+  if (id == null) return '';
+  if (state.me && String(id) === String(state.me.id)) return state.me.name || state.me.email;
+  const user = state.users.get(String(id));
+  return user ? user.name || user.email : `user ${id}`;
 }
 
 /** A new state object: answers still on their way for the old one see `owner !== state`. */
@@ -53,7 +89,8 @@ export function bindElements(isActive) {
   for (const id of [
     'chat-panel', 'conversation-list', 'conversation-list-status', 'conversation-search', 'new-conversation',
     'thread-empty', 'thread-view', 'thread', 'thread-older', 'thread-messages', 'thread-back', 'thread-title',
-    'thread-subtitle', 'thread-avatar', 'composer-input', 'composer-send', 'composer-notice',
+    'thread-subtitle', 'thread-avatar', 'composer-input', 'composer-send', 'composer-notice', 'composer-note',
+    'thread-actions', 'thread-labels', 'list-views', 'status-tabs', 'label-filter',
     'new-conversation-dialog', 'new-conversation-form', 'new-conversation-phone', 'new-conversation-content',
     'new-conversation-error', 'new-conversation-cancel', 'new-conversation-submit',
   ]) {

@@ -85,7 +85,7 @@ export async function openConversation(id, fallbackConv = null) {
   fillViewport();
 }
 
-function closeConversation() {
+export function closeConversation() {
   state.openId = null;
   state.openConv = null;
   state.threadSeq++;
@@ -245,6 +245,7 @@ export function renderThreadHeader() {
   const sub = [];
   if (conv.contactName && conv.phoneNumber) sub.push(conv.phoneNumber);
   if (conv.ownerId === null) sub.push('Unassigned');
+  else if (conv.assigneeName) sub.push(`Assigned to ${conv.assigneeName}`);
   el['thread-subtitle'].textContent = sub.join(' · ');
 }
 

@@ -4,23 +4,46 @@
 
 import { bindElements, el, inLoadedRange, resetState, state, threadVisible, upsertMessage } from './chat-state.js';
 import { initList, markRead, reloadList, renderList, scheduleMarkRead, setUnread, touchListRow, upsertConversation } from './chat-list.js';
-import { initThread, noteInbound, openConversation, pollThread, reloadThread, renderThread, renderThreadHeader, showThread } from './chat-thread.js';
-import { initComposer, resetComposer, updateComposer } from './chat-composer.js';
+import { closeConversation, initThread, noteInbound, openConversation, pollThread, reloadThread, renderThread, renderThreadHeader, showThread } from './chat-thread.js';
+import { initComposer, resetComposer, setNoteMode, updateComposer } from './chat-composer.js';
+import { applyTeamEvent, initTeam, ownUnread, refreshCounts, renderThreadActions, resolveOpen, startTeam } from './team.js';
 import { resetTemplates } from './templates.js';
 
-export { openConversation };
+export { openConversation, resolveOpen };
+
+/** The `n` shortcut: note mode on or off for the open conversation. */
+export function toggleNoteMode() {
+  if (state.openConv) setNoteMode(!state.noteMode);
+}
+
+/** The `j` / `k` shortcuts: the next or previous conversation of the list. */
+export function stepConversation(delta) {
+  const items = Array.from(el['conversation-list'].querySelectorAll('.conversation-item'));
+  if (!items.length) return;
+  const at = items.findIndex((item) => item.dataset.id === String(state.openId));
+  const next = items[Math.min(items.length - 1, Math.max(0, at < 0 ? 0 : at + delta))];
+  openConversation(next.dataset.id);
+}
 
 /** Binds the static DOM once per page load. `isActive()` tells whether the chat tab is shown. */
-export function initChat({ isActive }) {
+export function initChat({ isActive, meChanged }) {
   bindElements(isActive);
   initList({
     open: openConversation,
     openRowChanged: () => {
       renderThreadHeader();
+      renderThreadActions();
       updateComposer();
     },
   });
-  initThread({ reset: resetComposer, changed: updateComposer });
+  initThread({
+    reset: () => {
+      resetComposer();
+      renderThreadActions();
+    },
+    changed: updateComposer,
+  });
+  initTeam({ open: openConversation, closeThread: closeConversation, changed: renderThreadActions, meChanged });
   initComposer();
 
   // Times in the list ("2 min") and the 24-hour window age while the page stays open.
@@ -37,6 +60,7 @@ export function initChat({ isActive }) {
 export function startChat(me) {
   resetState(me);
   el['conversation-search'].value = '';
+  startTeam(me).catch(() => {}); // sets the view before the list loads
   renderList();
   showThread(false);
   reloadList({ replace: true }).catch(() => {});
@@ -63,6 +87,7 @@ export function onChatShown() {
 /** Applies one event from the websocket or /api/events. Safe to apply twice. */
 export function applyEvent(event) {
   if (!state.me) return;
+  if (applyTeamEvent(event)) return;
   const data = event.data || {};
   switch (event.type) {
     case 'message.created':
@@ -79,14 +104,16 @@ export function applyEvent(event) {
           if (threadVisible()) scheduleMarkRead();
         }
       }
-      touchListRow(msg, { created: event.type === 'message.created' });
+      // Notes and history lines never become the list's preview.
+      if (msg.direction !== 'internal') touchListRow(msg, { created: event.type === 'message.created' });
       break;
     }
     case 'conversation.updated':
       if (data.id == null) return;
       // While searching, a row that is not in the results may not match: don't add it.
-      upsertConversation(data, { insert: !state.search });
+      upsertConversation(ownUnread(data), { insert: !state.search });
       renderList();
+      refreshCounts();
       break;
     case 'conversation.read':
       setUnread(data.conversationId ?? event.conversationId, data.unreadCount ?? 0);

@@ -31,6 +31,7 @@ export function conversationTitle(conv) {
 export function previewText(msg) {
   if (!msg) return '';
   const content = (msg.content || '').replace(/\s+/g, ' ').trim();
+  if (msg.type === 'note') return `🔒 ${content}`;
   if (msg.type === 'text' || msg.type === 'interactive' || msg.type === 'button' || msg.type === 'template') return content;
   const label = TYPE_LABELS[msg.type] || `Message (${msg.type})`;
   return content ? `${label}: ${content}` : label;
@@ -55,6 +56,28 @@ export function errorText(error) {
  *   ctx.contactName      -> name shown for inbound quotes
  */
 export function renderMessage(msg, ctx = {}) {
+  if (msg.type === 'activity') {
+    // A history line ("Sam assigned this to Ana"), like WhatsApp's own system messages.
+    return h(
+      'div',
+      { class: 'message activity', dataset: { id: msg.id, type: 'activity' }, role: 'note' },
+      h('span', { class: 'activity-text', title: fullDateTime(msg.createdAt), text: `${msg.content} · ${clockTime(msg.createdAt)}` }),
+    );
+  }
+  if (msg.type === 'note') {
+    // A private note: only the team sees it, never the customer.
+    return h(
+      'div',
+      { class: 'message note', dataset: { id: msg.id, type: 'note' } },
+      h(
+        'div',
+        { class: 'bubble' },
+        h('div', { class: 'note-author', text: `🔒 ${msg.authorName || 'Note'} · private note` }),
+        h('div', { class: 'text', text: msg.content }),
+        h('div', { class: 'meta' }, h('time', { datetime: msg.createdAt, title: fullDateTime(msg.createdAt), text: clockTime(msg.createdAt) })),
+      ),
+    );
+  }
   const dir = msg.direction === 'outbound' ? 'outbound' : 'inbound';
   const el = h('div', {
     class: `message ${dir}${msg.id == null ? ' optimistic' : ''}`,
@@ -62,6 +85,8 @@ export function renderMessage(msg, ctx = {}) {
   });
 
   const bubble = h('div', { class: 'bubble' });
+  // Which agent sent a reply (the team sees each other's replies in one thread).
+  if (dir === 'outbound' && msg.authorName) bubble.append(h('div', { class: 'message-author', text: msg.authorName }));
   if (msg.replyTo) bubble.append(renderQuote(msg.replyTo, ctx));
   bubble.append(...renderBody(msg).filter(Boolean)); // append(null) would insert the text "null"
   bubble.append(renderMeta(msg, el));
@@ -89,7 +114,7 @@ export function renderMessage(msg, ctx = {}) {
 function renderQuote(reply, ctx) {
   const quoted = reply.id != null && ctx.lookup ? ctx.lookup(reply.id) : undefined;
   let author = '';
-  if (quoted) author = quoted.direction === 'outbound' ? 'You' : ctx.contactName || 'Customer';
+  if (quoted) author = quoted.direction === 'outbound' ? quoted.authorName || 'You' : ctx.contactName || 'Customer';
   const text = reply.content || (reply.type ? TYPE_LABELS[reply.type] || reply.type : '') || 'Original message';
   return h(
     'div',
