@@ -6,11 +6,10 @@ label in conversation_labels (what the `label=` filter uses); both change togeth
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
-from . import activity, queries
+from . import activity, conversation_labels, queries
 from .auth import User
 from .db import Tx, now_ms
 from .errors import Conflict, Forbidden, Invalid, NotFound
@@ -53,19 +52,6 @@ async def create_label(store: Store, actor: User, body: dict[str, Any]) -> dict[
     return await store.db.write(job)
 
 
-async def _store_names(tx: Tx, conversation_id: int) -> None:
-    rows = await tx.fetch_all(
-        "SELECT l.name FROM conversation_labels cl JOIN labels l ON l.id = cl.label_id"
-        " WHERE cl.conversation_id = :c ORDER BY l.name",
-        c=conversation_id,
-    )
-    await tx.execute(
-        "UPDATE conversations SET labels = :l WHERE id = :id",
-        l=json.dumps([r["name"] for r in rows], ensure_ascii=False),
-        id=conversation_id,
-    )
-
-
 async def delete_label(store: Store, actor: User, label_id: int) -> None:
     if not actor.is_admin:
         raise Forbidden("only admins can delete labels")
@@ -78,7 +64,7 @@ async def delete_label(store: Store, actor: User, label_id: int) -> None:
         )
         await tx.execute("DELETE FROM labels WHERE id = :id", id=label_id)
         for row in rows:
-            await _store_names(tx, row["conversation_id"])
+            await conversation_labels.store_names(tx, row["conversation_id"])
             await store.emit_conversation(tx, row["conversation_id"])
 
     await store.db.write(job)
@@ -120,7 +106,7 @@ async def set_labels(store: Store, actor: User, conversation_id: int, names: Any
                 l=known[n],
             )
         if added or removed:
-            await _store_names(tx, conversation_id)
+            await conversation_labels.store_names(tx, conversation_id)
             parts = []
             if added:
                 parts.append("added " + ", ".join(added))

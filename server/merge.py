@@ -7,13 +7,14 @@ arrived; the folded conversation is then removed. Callers announce the change.
 
 from __future__ import annotations
 
+from . import conversation_labels
 from .db import Tx
 
 
 async def fold(tx: Tx, keep_id: int, gone_id: int) -> None:
     """Move everything of conversation `gone_id` into `keep_id` and delete it."""
     gone = await tx.fetch_one(
-        "SELECT wa_user_id, phone_number, phone_key, given_name, profile_name, owner_id, unread_count"
+        "SELECT wa_user_id, phone_number, phone_key, given_name, profile_name, owner_id, unread_count, inbound_count"
         " FROM conversations WHERE id = :id",
         id=gone_id,
     )
@@ -31,7 +32,8 @@ async def fold(tx: Tx, keep_id: int, gone_id: int) -> None:
         " phone_number = COALESCE(phone_number, :p), phone_key = COALESCE(phone_key, :pk),"
         " given_name = COALESCE(given_name, :gn), profile_name = COALESCE(profile_name, :pn),"
         " contact_name = COALESCE(given_name, :gn, profile_name, :pn),"
-        " owner_id = COALESCE(owner_id, :o), unread_count = unread_count + :unread WHERE id = :k",
+        " owner_id = COALESCE(owner_id, :o), unread_count = unread_count + :unread,"
+        " inbound_count = inbound_count + :inbound WHERE id = :k",
         u=gone["wa_user_id"],
         p=gone["phone_number"],
         pk=gone["phone_key"],
@@ -39,6 +41,7 @@ async def fold(tx: Tx, keep_id: int, gone_id: int) -> None:
         pn=gone["profile_name"],
         o=gone["owner_id"],
         unread=gone["unread_count"],
+        inbound=gone["inbound_count"],
         k=keep_id,
     )
     last = await tx.fetch_one(
@@ -58,4 +61,24 @@ async def fold(tx: Tx, keep_id: int, gone_id: int) -> None:
             inb=inbound["at"] if inbound else None,
             k=keep_id,
         )
+    # Rows that point at the folded conversation follow it: its labels join the kept one's,
+    # and each user's read position adds up (both threads' customer messages now count here).
+    await tx.execute(
+        "INSERT INTO conversation_labels (conversation_id, label_id)"
+        " SELECT :k, label_id FROM conversation_labels WHERE conversation_id = :g"
+        " ON CONFLICT (label_id, conversation_id) DO NOTHING",
+        k=keep_id,
+        g=gone_id,
+    )
+    await tx.execute("DELETE FROM conversation_labels WHERE conversation_id = :g", g=gone_id)
+    await conversation_labels.store_names(tx, keep_id)
+    await tx.execute(
+        "INSERT INTO conversation_reads (conversation_id, user_id, read_count, read_at)"
+        " SELECT :k, user_id, read_count, read_at FROM conversation_reads WHERE conversation_id = :g AND true"
+        " ON CONFLICT (conversation_id, user_id) DO UPDATE"
+        " SET read_count = conversation_reads.read_count + excluded.read_count",
+        k=keep_id,
+        g=gone_id,
+    )
+    await tx.execute("DELETE FROM conversation_reads WHERE conversation_id = :g", g=gone_id)
     await tx.execute("DELETE FROM conversations WHERE id = :g", g=gone_id)

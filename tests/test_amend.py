@@ -210,13 +210,24 @@ async def test_an_admin_merges_two_conversations_of_one_person(inbox: Stack) -> 
         r2 = await admin.post(f"/api/conversations/{by_number['id']}/merge", body)
         assert r2.status_code == 422 and r2.json()["error"], body
 
+    # The folded thread has a label and the admin's read position: both follow it.
+    label = f"vip-{uuid.uuid4().hex[:6]}"
+    assert (await admin.post("/api/labels", {"name": label})).status_code == 201
+    r2 = await inbox.http.put(
+        f"{inbox.base_url}/api/conversations/{by_id['id']}/labels", json={"labels": [label]}, headers=admin.headers
+    )
+    assert r2.status_code == 200, r2.text
+    assert (await admin.post(f"/api/conversations/{by_id['id']}/read")).status_code == 200
+
     r2 = await admin.post(f"/api/conversations/{by_number['id']}/merge", {"conversationId": by_id["id"]})
     assert r2.status_code == 200, r2.text
+    assert label in r2.json()["labels"]
+    assert [c["id"] for c in await admin.conversations(label=label)] == [by_number["id"]]
     assert r2.json()["waUserId"] == user_id and r2.json()["phoneNumber"] == phone
     msgs = await admin.messages(by_number["id"])
     assert [m["content"] for m in msgs if m["direction"] == "inbound"] == ["one", "two", "three"]
-    [line] = [m for m in msgs if m["type"] == "activity"]
-    assert admin.email in line["content"] and "merged" in line["content"]
+    [line] = [m for m in msgs if m["type"] == "activity" and "merged" in m["content"]]
+    assert admin.email in line["content"]
     assert (await admin.get(f"/api/conversations/{by_id['id']}")).status_code == 404
 
     phone2 = new_phone()
