@@ -15,20 +15,19 @@ within a thousand guesses (repeats such as `aaaaaaaa`, sequences, keyboard walks
 from __future__ import annotations
 
 import asyncio
+import functools
+import importlib
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from types import ModuleType
 from typing import TypeVar
-
-from zxcvbn import zxcvbn
-from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 from .errors import AppError, Invalid
 
 T = TypeVar("T")
 
 MIN_LENGTH = 8
-_COMMON = frozenset(FREQUENCY_LISTS["passwords"])
 # zxcvbn's cost grows with length; what it says about the first 64 characters is enough.
 _ESTIMATE_CHARS = 64
 
@@ -38,13 +37,23 @@ class TooManyRequests(AppError):
     default_code = "too_many_requests"
 
 
+@functools.cache
+def _zxcvbn() -> tuple[ModuleType, frozenset[str]]:
+    """zxcvbn's word lists hold ~14 MB: loaded the first time a password is set, not by
+    every server process at start (most never set one)."""
+    estimator = importlib.import_module("zxcvbn")
+    lists = importlib.import_module("zxcvbn.frequency_lists").FREQUENCY_LISTS
+    return estimator, frozenset(lists["passwords"])
+
+
 def password_problem(password: str) -> str | None:
     """Why `password` may not be set, in a sentence for the person choosing it; None if fine."""
     if len(password) < MIN_LENGTH:
         return f"the password must have at least {MIN_LENGTH} characters"
-    if password.lower() in _COMMON:
+    estimator, common = _zxcvbn()
+    if password.lower() in common:
         return "this password is one of the most common ones: choose another"
-    estimate = zxcvbn(password[:_ESTIMATE_CHARS])
+    estimate = estimator.zxcvbn(password[:_ESTIMATE_CHARS])
     if estimate["score"] == 0:
         warning = str((estimate.get("feedback") or {}).get("warning") or "").rstrip(".")
         return "this password is too easy to guess" + (f" ({warning})" if warning else "") + ": choose another"
