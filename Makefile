@@ -29,10 +29,12 @@ chromium:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	  else echo "hint: the browser tests need Chromium: sudo apt-get install chromium (skipped without it)"; fi; }
 
-# Lint and formatting (ruff); `make format` rewrites what `make check` would refuse.
+# Lint and formatting (ruff), then types (mypy --strict on server/, config in pyproject.toml);
+# `make format` rewrites what the two ruff steps would refuse.
 check: $(STAMP)
 	$(VENV)/bin/ruff check server tests bench
 	$(VENV)/bin/ruff format --check server tests bench
+	$(VENV)/bin/mypy
 
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix server tests bench

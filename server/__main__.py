@@ -377,7 +377,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logs.setup(getattr(args, "log_level", "info"))
     try:
-        return args.func(args, Settings.from_env())
+        code: int = args.func(args, Settings.from_env())
+        return code
     except AppError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, overload
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -59,7 +59,12 @@ async def json_body(request: Request) -> dict[str, Any]:
 MAX_INT = 2**62
 
 
+@overload
+def int_param(request: Request, name: str) -> int | None: ...
+@overload
+def int_param(request: Request, name: str, default: int) -> int: ...
 def int_param(request: Request, name: str, default: int | None = None) -> int | None:
+    """A whole-number query parameter; `default` when it is absent (None without a default)."""
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
@@ -266,7 +271,8 @@ async def send(request: Request, user: User) -> Response:
     """Text (JSON `content`), a template (JSON `template`, server/templates.py) or a file
     (multipart/form-data, server/media.py)."""
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        return await request.app.state.media.send_form(request, user, send_target)
+        response: Response = await request.app.state.media.send_form(request, user, send_target)
+        return response
     body = await json_body(request)
     conversation_id, phone, client_id = send_target(request, body)
     if body.get("template") is not None:

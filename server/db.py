@@ -24,11 +24,11 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import databases
 
@@ -112,6 +112,19 @@ def _numbered(sql: str) -> tuple[str, tuple[str, ...]]:
     return _BIND.sub(number, sql), tuple(names)
 
 
+class _WriteConn(Protocol):
+    """What the writer and Tx use of a connection: `databases`' Connection, _PGConn or
+    _SQLiteWriteConn."""
+
+    async def execute(self, query: str, values: dict[str, Any] | None = None) -> Any: ...
+
+    async def fetch_one(self, query: str, values: dict[str, Any] | None = None) -> Any: ...
+
+    async def fetch_all(self, query: str, values: dict[str, Any] | None = None) -> Sequence[Any]: ...
+
+    def transaction(self) -> contextlib.AbstractAsyncContextManager[Any]: ...
+
+
 class _PGConn:
     """A `databases` PostgreSQL connection used through its asyncpg connection: the same
     SQL, with the binds numbered once per statement text instead of SQLAlchemy compiling
@@ -135,9 +148,10 @@ class _PGConn:
 
     async def fetch_all(self, query: str, values: dict[str, Any] | None = None) -> list[Any]:
         sql, args = self._args(query, values)
-        return await self._conn.raw_connection.fetch(sql, *args)
+        rows: list[Any] = await self._conn.raw_connection.fetch(sql, *args)
+        return rows
 
-    def transaction(self) -> Any:
+    def transaction(self) -> contextlib.AbstractAsyncContextManager[Any]:
         return self._conn.transaction()
 
 
@@ -157,7 +171,8 @@ class _SQLiteWriteConn:
     async def fetch_one(self, query: str, values: dict[str, Any] | None = None) -> sqlite3.Row | None:
         cursor = self._conn.execute(query, values or ())
         try:
-            return cursor.fetchone()
+            row: sqlite3.Row | None = cursor.fetchone()
+            return row
         finally:
             cursor.close()  # finishes the statement (an INSERT … RETURNING runs to the end)
 
@@ -165,7 +180,7 @@ class _SQLiteWriteConn:
         return self._conn.execute(query, values or ()).fetchall()
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> Any:
+    async def transaction(self) -> AsyncIterator[_SQLiteWriteConn]:
         # BEGIN IMMEDIATE may wait for another process's write lock (up to the timeout), and
         # a COMMIT that fills the WAL runs the checkpoint, writing and syncing the database
         # file: both run in a thread, never on the event loop.
@@ -236,7 +251,7 @@ class _SQLiteReaders:
 class Tx:
     """What a write job sees: its connection, and hooks that run once the batch commits."""
 
-    def __init__(self, conn: databases.core.Connection, dialect: str) -> None:
+    def __init__(self, conn: _WriteConn, dialect: str) -> None:
         self._conn = conn
         self.dialect = dialect
         self.after_commit: list[Callable[[], Any]] = []
@@ -260,7 +275,7 @@ class Tx:
 @dataclass
 class _Job:
     fn: Callable[[Tx], Awaitable[Any]]
-    future: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    future: asyncio.Future[Any] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
 class Database:
@@ -277,8 +292,8 @@ class Database:
                 self._sqlite_path = path
         self._readers: _SQLiteReaders | None = None
         self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
-        self._writer: asyncio.Task | None = None
-        self._ready: asyncio.Future | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._ready: asyncio.Future[None] | None = None
 
     async def connect(self) -> None:
         """Open the database, apply schema.sql and start the writer."""
@@ -306,7 +321,8 @@ class Database:
     # -- reads ---------------------------------------------------------------------------
     async def fetch_all(self, sql: str, **values: Any) -> list[dict[str, Any]]:
         if self._readers is not None:
-            return await self._readers.fetch(sql, values, "all")
+            found: list[dict[str, Any]] = await self._readers.fetch(sql, values, "all")
+            return found
         if self.dialect == "postgresql":
             async with self._db.connection() as conn:
                 return [_as_dict(r) for r in await _PGConn(conn).fetch_all(sql, values)]
@@ -315,7 +331,8 @@ class Database:
 
     async def fetch_one(self, sql: str, **values: Any) -> dict[str, Any] | None:
         if self._readers is not None:
-            return await self._readers.fetch(sql, values, "one")
+            one: dict[str, Any] | None = await self._readers.fetch(sql, values, "one")
+            return one
         if self.dialect == "postgresql":
             async with self._db.connection() as conn:
                 row = await _PGConn(conn).fetch_one(sql, values)
@@ -340,28 +357,31 @@ class Database:
             raise RuntimeError("the database writer is not running")
         job = _Job(fn)
         await self._queue.put(job)
-        return await job.future
+        result: T = await job.future
+        return result
 
     @contextlib.asynccontextmanager
-    async def _write_connection(self) -> Any:
+    async def _write_connection(self) -> AsyncIterator[_WriteConn]:
         if self._sqlite_path is None:
             async with self._db.connection() as conn:
                 yield _PGConn(conn) if self.dialect == "postgresql" else conn
             return
-        conn = _SQLiteWriteConn(self._sqlite_path)
+        own = _SQLiteWriteConn(self._sqlite_path)
         try:
-            yield conn
+            yield own
         finally:
-            conn.close()
+            own.close()
 
     async def _write_loop(self) -> None:
+        ready = self._ready
+        assert ready is not None, "connect() creates it before starting the writer"
         async with self._write_connection() as conn:
             try:
                 await self._prepare(conn)
             except BaseException as exc:
-                self._ready.set_exception(exc)
+                ready.set_exception(exc)
                 return
-            self._ready.set_result(None)
+            ready.set_result(None)
             while True:
                 job = await self._queue.get()
                 if job is None:
@@ -375,7 +395,7 @@ class Database:
                     batch.append(nxt)
                 await self._run_batch(conn, batch)
 
-    async def _prepare(self, conn: databases.core.Connection) -> None:
+    async def _prepare(self, conn: _WriteConn) -> None:
         if self.dialect == "sqlite":
             # WAL persists in the file; synchronous is per connection and only this one writes.
             # FULL: a webhook is acknowledged only once its commit is on disk, so not even a
@@ -406,7 +426,7 @@ class Database:
                     " FROM conversations WHERE id > (SELECT COALESCE(MAX(rowid), 0) FROM conversations_search)"
                 )
 
-    async def _has_column(self, conn: Any, table: str, column: str) -> bool:
+    async def _has_column(self, conn: _WriteConn, table: str, column: str) -> bool:
         if self.dialect == "sqlite":
             sql = "SELECT 1 FROM pragma_table_info(:t) WHERE name = :c"
         else:
@@ -416,7 +436,7 @@ class Database:
             )
         return await conn.fetch_one(sql, {"t": table, "c": column}) is not None
 
-    async def _run_batch(self, conn: databases.core.Connection, batch: list[_Job]) -> None:
+    async def _run_batch(self, conn: _WriteConn, batch: list[_Job]) -> None:
         results: list[tuple[_Job, bool, Any, Tx]] = []
         try:
             async with conn.transaction():

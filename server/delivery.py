@@ -148,6 +148,8 @@ class Deliveries:
 
 async def send_and_record(store: Store, outbound: Outbound, send: Send) -> dict[str, Any]:
     message = outbound.message
+    if outbound.to is None:  # a duplicate (its client id was used): never sent twice
+        return message
     try:
         wamid = await send(outbound.to)
     except SendError as exc:

@@ -738,12 +738,13 @@ class Simulator:
                 await self.write(customer, line)
 
     async def _last_reply(self, customer: Customer) -> str | None:
-        return await self.db.fetch_val(
+        wamid: str | None = await self.db.fetch_val(
             "SELECT m.wamid FROM messages m JOIN conversations c ON c.id = m.conversation_id"
             " WHERE c.phone_number = :p AND m.direction = 'outbound' AND m.wamid IS NOT NULL"
             " AND m.status IN ('sent', 'delivered', 'read') ORDER BY m.id DESC LIMIT 1",
             p=customer.phone,
         )
+        return wamid
 
     async def write(self, customer: Customer, text: str) -> None:
         log.info("%s (%s) writes: %s", customer.name, customer.phone, text)

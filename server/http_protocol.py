@@ -45,8 +45,8 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
             self.transport.write(_TIMED_OUT)
             self.transport.close()
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
-        super().connection_made(transport)  # type: ignore[arg-type]
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # as uvicorn
+        super().connection_made(transport)
         self._arm()
 
     def on_headers_complete(self) -> None:

@@ -81,7 +81,7 @@ def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers") or ():
         if key.lower() == name:
             try:
-                return value.decode("latin-1")
+                return bytes(value).decode("latin-1")
             except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes every byte
                 return None
     return None

@@ -175,7 +175,7 @@ class Hub:
         self.sockets: set[WebSocket] = set()
         self._backend = _backend_for(broadcast_url)
         self._wake = asyncio.Event()
-        self._reader: asyncio.Task | None = None
+        self._reader: asyncio.Task[None] | None = None
         self._dirty: list[Subscription] = []
 
     async def start(self) -> None:
@@ -384,7 +384,7 @@ class _Backend:
     def __init__(self, url: str) -> None:
         self.url = url
         self._pending = asyncio.Event()
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
     def announce(self) -> None:
         self._pending.set()

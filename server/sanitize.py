@@ -8,13 +8,21 @@ into a 500, nor lose every other message of a webhook body.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def storable(value: Any) -> Any:
-    """`value` with NULs dropped and lone surrogates replaced by U+FFFD, recursively."""
+def storable(value: T) -> T:
+    """`value` with NULs dropped and lone surrogates replaced by U+FFFD, recursively (a
+    string stays a string, a dict a dict)."""
+    cleaned: T = _cleaned(value)
+    return cleaned
+
+
+def _cleaned(value: Any) -> Any:
     if isinstance(value, str):
         if "\x00" in value:
             value = value.replace("\x00", "")
@@ -22,7 +30,7 @@ def storable(value: Any) -> Any:
             value = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
         return value
     if isinstance(value, dict):
-        return {storable(k): storable(v) for k, v in value.items()}
+        return {_cleaned(k): _cleaned(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [storable(v) for v in value]
+        return [_cleaned(v) for v in value]
     return value

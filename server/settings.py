@@ -10,6 +10,7 @@ import os
 import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 import phonenumbers
 
@@ -87,7 +88,7 @@ class Settings:
         if env_file and Path(env_file).is_file():
             values.update(read_env_file(Path(env_file)))
         values.update(os.environ if environ is None else environ)
-        kwargs: dict[str, object] = {}
+        kwargs: dict[str, Any] = {}
         for f in fields(cls):
             raw = values.get(f.name.upper())
             if raw is None or raw == "":
@@ -101,7 +102,7 @@ class Settings:
         first is the one new conversations start on."""
         return list(dict.fromkeys(p.strip() for p in self.whatsapp_phone_number_id.split(",") if p.strip()))
 
-    def with_(self, **changes: object) -> Settings:
+    def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
 
     def missing_for_meta(self) -> list[str]:

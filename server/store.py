@@ -35,7 +35,7 @@ def _dump(value: Any) -> str | None:
 @dataclass
 class Outbound:
     message: dict[str, Any]
-    to: str | None  # wa_id to send to
+    to: str | None  # wa_id (or user id) to send to; None for a duplicate, which is not sent again
     duplicate: bool
     number_id: str | None = None  # the business number it leaves from: the one the customer wrote to
 
@@ -136,7 +136,7 @@ class Store:
         async def job(tx: Tx) -> int:
             if await tx.fetch_one("SELECT id FROM users WHERE email = :e", e=email):
                 raise Conflict(f"a user with email {email} already exists", "email_taken")
-            return await tx.fetch_val(
+            user_id: int = await tx.fetch_val(
                 "INSERT INTO users (email, password_hash, is_admin, created_at, name)"
                 " VALUES (:e, :h, :a, :t, :n) RETURNING id",
                 e=email,
@@ -145,6 +145,7 @@ class Store:
                 t=now_ms(),
                 n=name,
             )
+            return user_id
 
         return await self.db.write(job)
 
@@ -364,7 +365,7 @@ class Store:
             w=msg.wamid,
             t=msg.type,
             content=msg.content,
-            media=_dump({**msg.media, "status": "pending"} if media_id else msg.media),
+            media=_dump({**msg.media, "status": "pending"} if msg.media and media_id else msg.media),
             data=_dump(msg.data),
             reply=msg.reply_to,
             err=_dump(msg.error),
@@ -504,13 +505,15 @@ class Store:
                 existing = await tx.fetch_val("SELECT id FROM messages WHERE client_id = :k", k=client_id)
                 if existing is not None:
                     message = await queries.get_message(tx, existing)
-                    conv = await tx.fetch_one(
+                    assert message is not None, "the row was just found"
+                    owner = await tx.fetch_val(
                         "SELECT owner_id FROM conversations WHERE id = :id", id=message["conversationId"]
                     )
-                    if not may_see(user, conv["owner_id"]):
+                    if not may_see(user, owner):
                         raise Conflict("this clientId was already used", "client_id_used")
                     return Outbound(message, None, duplicate=True)
             at = now_ms()
+            conv: dict[str, Any] | None
             if conversation_id is not None:
                 conv = await tx.fetch_one(
                     "SELECT id, owner_id, phone_number, wa_user_id, last_inbound_at, business_number_id"
@@ -558,6 +561,7 @@ class Store:
                         " WHERE id = :id",
                         id=created["id"],
                     )
+                    assert conv is not None, "the conversation was just created"
                 elif not may_see(user, conv["owner_id"]):
                     raise not_yours
             if conv["phone_number"] is None and not conv.get("wa_user_id"):
@@ -607,7 +611,7 @@ class Store:
                 "SELECT c.owner_id FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.id = :id",
                 id=message_id,
             )
-            message = await self._emit_message(tx, "message.updated", message_id, owner)
+            message: dict[str, Any] | None = await self._emit_message(tx, "message.updated", message_id, owner)
             for p in parked:
                 await self.apply_status(
                     tx, wamid, p["status"], p["status_at"], json.loads(p["error"]) if p["error"] else None
@@ -615,6 +619,7 @@ class Store:
             if parked:
                 await tx.execute("DELETE FROM pending_statuses WHERE wamid = :w", w=wamid)
                 message = await queries.get_message(tx, message_id)
+            assert message is not None, "the message was just updated"
             return message
 
         return await self.db.write(job)
@@ -631,6 +636,7 @@ class Store:
                 " ON c.id = m.conversation_id WHERE m.id = :id",
                 id=message_id,
             )
+            assert row is not None, "the message was just updated"
             message = await self._emit_message(tx, "message.updated", message_id, row["owner_id"])
             if row["last_message_id"] == message_id:
                 await self._emit_conversation(tx, row["id"])

@@ -28,6 +28,7 @@ from .db import Database, Tx, now_ms
 from .errors import Forbidden, Invalid, Unavailable, UpstreamFailed
 from .outbox import deliver
 from .settings import MissingSetting
+from .shapes import as_list, as_object
 from .whatsapp import CloudAPI, SendError
 
 if TYPE_CHECKING:
@@ -202,10 +203,10 @@ class TemplateService:
         for _ in range(MAX_PAGES):
             page = await self.cloud.get_json(path, params)
             data = page.get("data")
-            items.extend(data if isinstance(data, list) else [])
-            paging = page.get("paging") if isinstance(page.get("paging"), dict) else {}
+            items.extend(as_list(data))
+            paging = as_object(page.get("paging"))
             nxt = paging.get("next")
-            cursors = paging.get("cursors") if isinstance(paging.get("cursors"), dict) else {}
+            cursors = as_object(paging.get("cursors"))
             after = cursors.get("after")
             if not nxt or not data:
                 break
@@ -259,9 +260,9 @@ class TemplateService:
 
             await self.db.write(job)
             self._lazy_tried = True
-        return await self.list(include_all=True)
+        return await self.stored(include_all=True)
 
-    async def list(self, include_all: bool = False) -> list[dict[str, Any]]:
+    async def stored(self, include_all: bool = False) -> list[dict[str, Any]]:
         where = "" if include_all else " WHERE status = 'APPROVED'"
         rows = await self.db.fetch_all(_SELECT + where + " ORDER BY name, language")
         return [template_view(r) for r in rows]
@@ -275,7 +276,7 @@ class TemplateService:
                     await self.sync()
                 except (SendError, MissingSetting) as exc:
                     log.warning("syncing message templates failed: %s", exc)
-        return await self.list(include_all)
+        return await self.stored(include_all)
 
     # -- sending -------------------------------------------------------------------------
     async def resolve(self, spec: Any) -> tuple[dict[str, Any], dict[str, Any], str]:

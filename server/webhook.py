@@ -22,6 +22,7 @@ from . import signature
 from .errors import BadRequest, Forbidden, TooLarge, Unauthenticated, Unavailable
 from .phones import from_wa_id
 from .sanitize import storable
+from .shapes import as_list, as_object
 from .whatsapp import error_object
 
 log = logging.getLogger(__name__)
@@ -138,7 +139,7 @@ def parse(body: Any) -> Parsed:
 
 
 def _number_id(value: dict[str, Any]) -> str | None:
-    metadata = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
+    metadata = as_object(value.get("metadata"))
     number_id = metadata.get("phone_number_id")
     return str(number_id) if isinstance(number_id, (str, int)) and str(number_id) else None
 
@@ -210,7 +211,7 @@ def _parse_message(
         )
         return
     content, media, data = _content(mtype, msg)
-    context = msg.get("context") if isinstance(msg.get("context"), dict) else {}
+    context = as_object(msg.get("context"))
     if context.get("forwarded") or context.get("frequently_forwarded"):
         data = {**(data or {}), "forwarded": True} if isinstance(data, dict) or data is None else data
     if msg.get("referral"):
@@ -233,11 +234,11 @@ def _parse_message(
 
 def _content(mtype: str, msg: dict[str, Any]) -> tuple[str, dict[str, Any] | None, Any]:
     """(text to show and search, media object, type-specific data) for one message."""
-    body = msg.get(mtype) if isinstance(msg.get(mtype), dict) else {}
+    body = as_object(msg.get(mtype))
     if mtype == "text":
         return str(body.get("body") or ""), None, None
     if mtype in MEDIA_TYPES:
-        media = {
+        media: dict[str, Any] = {
             "id": body.get("id"),
             "mimeType": body.get("mime_type"),
             "sha256": body.get("sha256"),
@@ -253,12 +254,12 @@ def _content(mtype: str, msg: dict[str, Any]) -> tuple[str, dict[str, Any] | Non
         text = body.get("name") or body.get("address") or f"{body.get('latitude')}, {body.get('longitude')}"
         return str(text), None, data
     if mtype == "contacts":
-        cards = msg.get("contacts") if isinstance(msg.get("contacts"), list) else []
+        cards = as_list(msg.get("contacts"))
         names = [str((c.get("name") or {}).get("formatted_name") or "") for c in cards if isinstance(c, dict)]
         return ", ".join(n for n in names if n), None, cards
     if mtype == "interactive":
         kind = str(body.get("type") or "")
-        reply = body.get(kind) if isinstance(body.get(kind), dict) else {}
+        reply = as_object(body.get(kind))
         data = {"kind": kind, **reply}
         if kind == "nfm_reply":  # a Flow's answers: shown, not the Flow's "Sent"
             answers = flow_answers(reply.get("response_json"))
@@ -270,14 +271,14 @@ def _content(mtype: str, msg: dict[str, Any]) -> tuple[str, dict[str, Any] | Non
         original = str(body.get("original_message_id") or "")
         if mtype == "revoke":
             return "", None, {"originalWamid": original}
-        inner = body.get("message") if isinstance(body.get("message"), dict) else {}
+        inner = as_object(body.get("message"))
         inner_type = str(inner.get("type") or "text")
-        content, media, inner_data = _content(inner_type, inner)
-        return content, media, {"originalWamid": original, "type": inner_type, "data": inner_data}
+        content, inner_media, inner_data = _content(inner_type, inner)
+        return content, inner_media, {"originalWamid": original, "type": inner_type, "data": inner_data}
     if mtype == "button":
         return str(body.get("text") or ""), None, {"payload": body.get("payload"), "text": body.get("text")}
     if mtype == "order":
-        items = body.get("product_items") if isinstance(body.get("product_items"), list) else []
+        items = as_list(body.get("product_items"))
         return str(body.get("text") or f"Order of {len(items)} item(s)"), None, body
     if mtype == "system":
         return str(body.get("body") or SYSTEM_TEXT.get(str(body.get("type")), "")), None, body

@@ -96,7 +96,7 @@ class SendError(Exception):
     http_status: int | None = None
 
     def __str__(self) -> str:
-        return self.error["message"]
+        return str(self.error["message"])
 
 
 def recipient(to: str) -> dict[str, str]:
