@@ -25,7 +25,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 async def test_account_and_address_are_throttled_then_the_user_logs_in(kind: str, tmp_path: Any) -> None:
     async with (
         database_url(kind, tmp_path) as url,
-        stack(url, login_window_seconds=3, login_attempts_per_account=5, login_attempts_per_address=12) as inbox,
+        stack(url, login_window_seconds=10, login_attempts_per_account=5, login_attempts_per_address=12) as inbox,
     ):
         agent = await inbox.user()
         login = f"{inbox.base_url}/api/auth/login"
@@ -36,11 +36,12 @@ async def test_account_and_address_are_throttled_then_the_user_logs_in(kind: str
             )
 
         # One account from many addresses: past 5 attempts, 429 without hashing anything.
+        # (The window is long enough that a loaded machine finishes the hashes inside it.)
         answers = await asyncio.gather(*(attempt(agent.email, f"203.0.113.{i}") for i in range(8)))
         assert sorted(r.status_code for r in answers) == [401] * 5 + [429] * 3
         refused = next(r for r in answers if r.status_code == 429)
         retry_after = int(refused.headers["Retry-After"])
-        assert 1 <= retry_after <= 3
+        assert 1 <= retry_after <= 10
         assert refused.json()["code"] == "too_many_requests"
         assert "too many sign-in attempts" in refused.json()["error"]
         # Even the right password waits for the window: the account is locked for now.
