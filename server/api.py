@@ -21,6 +21,7 @@ from .auth import (
 )
 from .errors import BadRequest, Forbidden, Invalid, NotFound, Unauthenticated
 from .sanitize import storable
+from .services import services
 from .visibility import may_see
 
 log = logging.getLogger(__name__)
@@ -271,8 +272,7 @@ async def send(request: Request, user: User) -> Response:
     """Text (JSON `content`), a template (JSON `template`, server/templates.py) or a file
     (multipart/form-data, server/media.py)."""
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        response: Response = await request.app.state.media.send_form(request, user, send_target)
-        return response
+        return await services(request).media.send_form(request, user, send_target)
     body = await json_body(request)
     conversation_id, phone, client_id = send_target(request, body)
     if body.get("template") is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -28,6 +29,7 @@ from .ingest import Ingest
 from .outbox import Outbox
 from .passwords import HashPool
 from .realtime import Hub, websocket_endpoint
+from .services import Services, services
 from .settings import Settings
 from .store import Store
 from .throttle import LoginThrottle
@@ -40,7 +42,7 @@ ABANDONED_AFTER_MS = 10 * 60 * 1000  # far beyond any send's retries, so other p
 
 async def healthz(request: Request) -> Response:
     try:
-        await request.app.state.db.fetch_val("SELECT 1")
+        await services(request).db.fetch_val("SELECT 1")
     except Exception:  # report, don't crash: this is what monitors poll
         # The exception's text (host names, user names, paths) is for the log, not for
         # whoever polls this unauthenticated URL.
@@ -61,6 +63,12 @@ async def _prune(store: Store, retention_ms: int, pending_status_ms: int) -> Non
         except Exception:
             log.exception("pruning failed")
         await asyncio.sleep(600)
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def body_limits(settings: Settings) -> Callable[[logs.Scope], int]:
@@ -95,54 +103,71 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        db = Database(settings.database_url)
-        await db.connect()
-        retention_ms = int(settings.event_retention_hours * 3600 * 1000)
-        hub = Hub(db, settings.broadcast_url, queue_size=settings.ws_queue_size)
-        store = Store(db, settings.default_region, publish=hub.publish)
-        await numbers.sync_configured(db, settings.phone_number_ids)
-        store.default_number_id = (settings.phone_number_ids or [""])[0]
-        await hub.start()
-        # A reply stored but never handed to Meta (the process died mid-send) must not show a
-        # clock forever: it fails with a reason, and the agent can send it again.
-        await store.fail_abandoned_sends(now_ms() - ABANDONED_AFTER_MS)
-        client = httpx.AsyncClient(timeout=settings.send_timeout)
-        cloud = CloudAPI.from_settings(client, settings)
-        app.state.db, app.state.store, app.state.hub = db, store, hub
-        deliveries = Deliveries(db, store, settings.send_wait, settings.shutdown_send_wait)
-        store.deliveries, store.process_id = deliveries, deliveries.process_id
-        await deliveries.start()
-        app.state.outbox = Outbox(store, cloud)
-        # Inbound media downloads and the template copy run in the background (media.py, templates.py).
-        app.state.media = media.MediaService(db, store, cloud, settings)
-        app.state.templates = templates.TemplateService(db, store, cloud, settings)
-        app.state.media.start()
-        app.state.templates.start()
-        app.state.ingest = Ingest(db, store)
-        app.state.ingest.start()
-        pending_status_ms = int(settings.pending_status_retention_hours * 3600 * 1000)
-        pruner = asyncio.create_task(_prune(store, retention_ms, pending_status_ms), name="prune")
-        # Snoozed conversations reopen on time, also those whose time passed while we were down.
-        app.state.snoozer = SnoozeWaker(store)
-        app.state.snoozer.start()
-        missing = settings.missing_for_meta()
-        if missing:
-            log.warning("not set: %s; talking to WhatsApp needs them (README: Settings)", ", ".join(missing))
-        try:
+        # Each part is stopped, in the reverse order, by the stack it joins once started: at
+        # shutdown, and also when a later part fails to start.
+        async with contextlib.AsyncExitStack() as stack:
+            hash_pool: HashPool = app.state.hash_pool
+            stack.callback(hash_pool.shutdown)
+            db = Database(settings.database_url)
+            await db.connect()
+            stack.push_async_callback(db.disconnect)
+            retention_ms = int(settings.event_retention_hours * 3600 * 1000)
+            hub = Hub(db, settings.broadcast_url, queue_size=settings.ws_queue_size)
+            store = Store(db, settings.default_region, publish=hub.publish)
+            await numbers.sync_configured(db, settings.phone_number_ids)
+            store.default_number_id = (settings.phone_number_ids or [""])[0]
+            await hub.start()
+            stack.push_async_callback(hub.stop)
+            # A reply stored but never handed to Meta (the process died mid-send) must not show a
+            # clock forever: it fails with a reason, and the agent can send it again.
+            await store.fail_abandoned_sends(now_ms() - ABANDONED_AFTER_MS)
+            client = await stack.enter_async_context(httpx.AsyncClient(timeout=settings.send_timeout))
+            cloud = CloudAPI.from_settings(client, settings)
+            deliveries = Deliveries(db, store, settings.send_wait, settings.shutdown_send_wait)
+            store.deliveries, store.process_id = deliveries, deliveries.process_id
+            # Inbound media downloads and the template copy run in the background (media.py, templates.py).
+            media_service = media.MediaService(db, store, cloud, settings)
+            template_service = templates.TemplateService(db, store, cloud, settings)
+            media_service.start()
+            stack.push_async_callback(media_service.stop)
+            template_service.start()
+            stack.push_async_callback(template_service.stop)
+            ingest = Ingest(db, store)
+            ingest.start()
+            stack.push_async_callback(ingest.stop)
+            pending_status_ms = int(settings.pending_status_retention_hours * 3600 * 1000)
+            pruner = asyncio.create_task(_prune(store, retention_ms, pending_status_ms), name="prune")
+            stack.push_async_callback(_cancelled, pruner)
+            # Snoozed conversations reopen on time, also those whose time passed while we were down.
+            snoozer = SnoozeWaker(store)
+            snoozer.start()
+            stack.push_async_callback(snoozer.stop)
+            await deliveries.start()
+            # Stopped first: it waits for sends in flight, which need everything above.
+            stack.push_async_callback(deliveries.stop)
+            running = Services(
+                settings=settings,
+                db=db,
+                store=store,
+                hub=hub,
+                cloud=cloud,
+                deliveries=deliveries,
+                outbox=Outbox(store, cloud),
+                media=media_service,
+                templates=template_service,
+                ingest=ingest,
+                snoozer=snoozer,
+                hash_pool=hash_pool,
+                login_throttle=app.state.login_throttle,
+            )
+            app.state.services = running
+            # The same parts by name, for code and tests that still read them there.
+            for part in dataclasses.fields(running):
+                setattr(app.state, part.name, getattr(running, part.name))
+            missing = settings.missing_for_meta()
+            if missing:
+                log.warning("not set: %s; talking to WhatsApp needs them (README: Settings)", ", ".join(missing))
             yield
-        finally:
-            pruner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pruner
-            await deliveries.stop()
-            await app.state.ingest.stop()
-            await app.state.snoozer.stop()
-            app.state.hash_pool.shutdown()
-            await app.state.templates.stop()
-            await app.state.media.stop()
-            await hub.stop()
-            await client.aclose()
-            await db.disconnect()
 
     async def index(request: Request) -> Response:
         return FileResponse(static_dir / "index.html")

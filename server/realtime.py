@@ -24,6 +24,7 @@ from websockets.frames import Frame, Opcode
 from . import queries
 from .auth import User, bearer_token, user_for_token
 from .db import Database
+from .services import services
 from .visibility import may_receive
 from .ws_protocol import EXTENSION, FrameChannel
 
@@ -284,8 +285,9 @@ class Hub:
 
 async def websocket_endpoint(ws: WebSocket) -> None:
     """`/ws?token=…&since=…`: missed events first, then live ones, no gap, no duplicate."""
-    hub: Hub = ws.app.state.hub
-    user = await user_for_token(ws.app.state.db, bearer_token(ws), ws.app.state.settings.agents_see_unassigned)
+    running = services(ws)
+    hub = running.hub
+    user = await user_for_token(running.db, bearer_token(ws), running.settings.agents_see_unassigned)
     await ws.accept()
     if user is None:
         await ws.close(CLOSE_BAD_TOKEN, "invalid or missing token")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import phonenumbers
+from dotenv import dotenv_values
 
 DEFAULT_DATABASE_URL = "sqlite:///./data/chat.db"
 DEFAULT_API_BASE = "https://graph.facebook.com/v21.0"
@@ -126,19 +127,9 @@ def parse_bool(name: str, raw: str) -> bool:
 
 
 def read_env_file(path: Path) -> dict[str, str]:
-    """`KEY=value` lines; `#` comments and surrounding quotes are ignored."""
-    out: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        key = key.strip().removeprefix("export ").strip()
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        out[key] = value
-    return out
+    """`KEY=value` lines as python-dotenv reads them (`#` comments, quotes, `export`), taken
+    literally: no `${VAR}` expansion, so a secret with a `$` in it stays as written."""
+    return {key: value for key, value in dotenv_values(path, interpolate=False).items() if value is not None}
 
 
 _SCHEMES = {

@@ -22,6 +22,7 @@ from . import signature
 from .errors import BadRequest, Forbidden, TooLarge, Unauthenticated, Unavailable
 from .phones import from_wa_id
 from .sanitize import storable
+from .services import services
 from .shapes import as_list, as_object
 from .whatsapp import error_object
 
@@ -309,7 +310,7 @@ def flow_answers(response_json: Any) -> dict[str, str]:
 
 async def verify_subscription(request: Request) -> Response:
     """GET /webhook: Meta's hub.challenge handshake when the webhook URL is saved."""
-    settings = request.app.state.settings
+    settings = services(request).settings
     params = request.query_params
     if not settings.whatsapp_verify_token:
         raise Unavailable("WHATSAPP_VERIFY_TOKEN is not set on the server", "not_configured")
@@ -332,8 +333,8 @@ async def receive(request: Request) -> Response:
     lose it. The answer waits a moment (WEBHOOK_APPLY_WAIT) for the body to be applied, so a
     quiet server acknowledges what it has already applied; under a burst it answers as soon
     as the raw body is committed and the applier catches up."""
-    settings = request.app.state.settings
-    ingest = request.app.state.ingest
+    settings = services(request).settings
+    ingest = services(request).ingest
     if not settings.whatsapp_app_secret:
         log.error("webhook rejected: WHATSAPP_APP_SECRET is not set")
         raise Unavailable("WHATSAPP_APP_SECRET is not set on the server", "not_configured")

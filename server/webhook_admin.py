@@ -14,6 +14,7 @@ from . import queries
 from .api import MAX_INT, authenticated, int_param
 from .auth import User
 from .errors import Forbidden, NotFound
+from .services import services
 
 
 def _admin(user: User) -> None:
@@ -35,7 +36,7 @@ def _failure_view(row: dict[str, Any]) -> dict[str, Any]:
 async def list_failures(request: Request, user: User) -> Response:
     """Newest first; `before` (a failure id) pages back."""
     _admin(user)
-    rows = await request.app.state.db.fetch_all(
+    rows = await services(request).db.fetch_all(
         "SELECT id, webhook_event_id, item, reason, created_at FROM webhook_failures"
         " WHERE id < :before ORDER BY id DESC LIMIT :n",
         before=int_param(request, "before", MAX_INT),
@@ -55,7 +56,7 @@ async def get_webhook_event(request: Request, user: User) -> Response:
         event_id = 0
     if not 0 < event_id <= MAX_INT:
         raise NotFound(f"webhook event {request.path_params['id']} not found", "webhook_event_not_found")
-    db = request.app.state.db
+    db = services(request).db
     row = await db.fetch_one(
         "SELECT id, received_at, body, encoding, applied, processed, error FROM webhook_events WHERE id = :id",
         id=event_id,
