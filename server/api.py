@@ -22,7 +22,7 @@ from .auth import (
 from .errors import BadRequest, Forbidden, Invalid, NotFound, Unauthenticated
 from .sanitize import storable
 from .services import services
-from .visibility import may_see
+from .visibility import visible_conversation
 
 log = logging.getLogger(__name__)
 
@@ -195,11 +195,7 @@ async def conversation_counts(request: Request, user: User) -> Response:
 
 async def _visible_conversation(request: Request, user: User) -> int:
     conversation_id = path_id(request)
-    owner = await request.app.state.db.fetch_one(
-        "SELECT owner_id FROM conversations WHERE id = :id", id=conversation_id
-    )
-    if owner is None or not may_see(user, owner["owner_id"]):
-        raise NotFound(f"conversation {conversation_id} not found", "conversation_not_found")
+    await visible_conversation(services(request).db, user, conversation_id, "owner_id")
     return conversation_id
 
 

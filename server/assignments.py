@@ -18,22 +18,18 @@ from typing import Any
 from . import activity, queries
 from .auth import User
 from .db import Tx, now_ms
-from .errors import Forbidden, Invalid, NotFound
+from .errors import Forbidden, Invalid
 from .store import Store
-from .visibility import may_see
+from .visibility import may_see, visible_conversation
 
 log = logging.getLogger(__name__)
 
 STATUSES = queries.STATUSES
 MAX_WAIT_S = 30.0  # the waker looks again at least this often (another process may snooze)
-_SELECT = "SELECT id, owner_id, status, snoozed_until FROM conversations WHERE id = :id"
 
 
 async def _visible(tx: Tx, user: User, conversation_id: int) -> dict[str, Any]:
-    conv = await tx.fetch_one(_SELECT, id=conversation_id)
-    if conv is None or not may_see(user, conv["owner_id"]):
-        raise NotFound(f"conversation {conversation_id} not found", "conversation_not_found")
-    return conv
+    return await visible_conversation(tx, user, conversation_id, "id, owner_id, status, snoozed_until")
 
 
 async def _as_viewer(tx: Tx, user_id: int, sees_unassigned: bool) -> User | None:

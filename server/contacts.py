@@ -17,7 +17,7 @@ from .db import Tx, now_ms
 from .errors import Conflict, Forbidden, Invalid, NotFound
 from .queries import Reader, iso
 from .store import Store
-from .visibility import may_see
+from .visibility import visible_conversation
 
 MAX_NAME = 200
 
@@ -39,9 +39,7 @@ async def rename(store: Store, user: User, conversation_id: int, name: str | Non
     """Give the contact a name (None: show the profile name again); announced to dashboards."""
 
     async def job(tx: Tx) -> dict[str, Any]:
-        conv = await tx.fetch_one("SELECT id, owner_id FROM conversations WHERE id = :id", id=conversation_id)
-        if conv is None or not may_see(user, conv["owner_id"]):
-            raise NotFound(f"conversation {conversation_id} not found", "conversation_not_found")
+        await visible_conversation(tx, user, conversation_id)
         await tx.execute(
             "UPDATE conversations SET given_name = :n, contact_name = COALESCE(:n, profile_name) WHERE id = :id",
             n=name,
@@ -57,13 +55,12 @@ async def rename(store: Store, user: User, conversation_id: int, name: str | Non
 
 async def contact_panel(reader: Reader, user: User, conversation_id: int) -> dict[str, Any]:
     """What the dashboard's contact panel shows about the customer of one conversation."""
-    conv = await reader.fetch_one(
-        "SELECT id, owner_id, phone_number, phone_key, wa_user_id, contact_name, given_name, profile_name, created_at"
-        " FROM conversations WHERE id = :id",
-        id=conversation_id,
+    conv = await visible_conversation(
+        reader,
+        user,
+        conversation_id,
+        "id, owner_id, phone_number, phone_key, wa_user_id, contact_name, given_name, profile_name, created_at",
     )
-    if conv is None or not may_see(user, conv["owner_id"]):
-        raise NotFound(f"conversation {conversation_id} not found", "conversation_not_found")
     invitation = None
     if conv["phone_key"]:
         row = await reader.fetch_one(

@@ -14,7 +14,7 @@ from .auth import User
 from .db import Tx, now_ms
 from .errors import Conflict, Forbidden, Invalid, NotFound
 from .store import Store
-from .visibility import may_see
+from .visibility import visible_conversation
 
 MAX_LABEL = 40
 DEFAULT_COLOR = "#6b7280"
@@ -76,9 +76,7 @@ async def set_labels(store: Store, actor: User, conversation_id: int, names: Any
     wanted = list(dict.fromkeys(" ".join(n.split()).lower() for n in names))
 
     async def job(tx: Tx) -> dict[str, Any]:
-        conv = await tx.fetch_one("SELECT id, owner_id FROM conversations WHERE id = :id", id=conversation_id)
-        if conv is None or not may_see(actor, conv["owner_id"]):
-            raise NotFound(f"conversation {conversation_id} not found", "conversation_not_found")
+        conv = await visible_conversation(tx, actor, conversation_id)
         known = {r["name"]: r["id"] for r in await tx.fetch_all("SELECT id, name FROM labels")}
         unknown = [n for n in wanted if n not in known]
         if unknown:

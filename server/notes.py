@@ -14,9 +14,9 @@ from typing import Any
 from . import activity
 from .auth import User, display_name
 from .db import Tx
-from .errors import Invalid, NotFound
+from .errors import Invalid
 from .store import Store
-from .visibility import may_see
+from .visibility import may_see, visible_conversation
 
 MAX_NOTE = 4096
 
@@ -46,9 +46,7 @@ async def add_note(store: Store, actor: User, conversation_id: int, content: Any
         raise Invalid(f"a note is at most {MAX_NOTE} characters")
 
     async def job(tx: Tx) -> tuple[dict[str, Any], list[int]]:
-        conv = await tx.fetch_one("SELECT id, owner_id FROM conversations WHERE id = :id", id=conversation_id)
-        if conv is None or not may_see(actor, conv["owner_id"]):
-            raise NotFound(f"conversation {conversation_id} not found", "conversation_not_found")
+        conv = await visible_conversation(tx, actor, conversation_id)
         users = await tx.fetch_all(
             "SELECT id, email, name, is_admin FROM users WHERE deactivated_at IS NULL ORDER BY id"
         )

@@ -17,9 +17,8 @@ from typing import Any
 from . import queries
 from .auth import User
 from .db import Tx, now_ms
-from .errors import NotFound
 from .store import Store
-from .visibility import may_see
+from .visibility import visible_conversation
 
 
 async def mark_read(store: Store, user: User, conversation_id: int) -> tuple[dict[str, Any], str | None]:
@@ -27,11 +26,7 @@ async def mark_read(store: Store, user: User, conversation_id: int) -> tuple[dic
     inbound wamid to give blue ticks for (None when the ticks are not this user's to give)."""
 
     async def job(tx: Tx) -> tuple[dict[str, Any], str | None]:
-        conv = await tx.fetch_one(
-            "SELECT id, owner_id, unread_count, inbound_count FROM conversations WHERE id = :id", id=conversation_id
-        )
-        if conv is None or not may_see(user, conv["owner_id"]):
-            raise NotFound(f"conversation {conversation_id} not found", "conversation_not_found")
+        conv = await visible_conversation(tx, user, conversation_id, "id, owner_id, unread_count, inbound_count")
         now = now_ms()
         previous = await tx.fetch_val(
             "SELECT read_count FROM conversation_reads WHERE conversation_id = :c AND user_id = :u",

@@ -17,7 +17,7 @@ from .db import Database, Tx, now_ms
 from .errors import Conflict, Forbidden, Invalid, NotFound, Refused  # noqa: F401 (Refused: old importers)
 from .media import queue_download
 from .phones import InvalidPhone, lookup_keys, match_key, normalize
-from .visibility import may_see
+from .visibility import may_see, visible_conversation
 from .webhook import Inbound, Reaction
 from .whatsapp import error_object
 
@@ -515,13 +515,12 @@ class Store:
             at = now_ms()
             conv: dict[str, Any] | None
             if conversation_id is not None:
-                conv = await tx.fetch_one(
-                    "SELECT id, owner_id, phone_number, wa_user_id, last_inbound_at, business_number_id"
-                    " FROM conversations WHERE id = :id",
-                    id=conversation_id,
+                conv = await visible_conversation(
+                    tx,
+                    user,
+                    conversation_id,
+                    "id, owner_id, phone_number, wa_user_id, last_inbound_at, business_number_id",
                 )
-                if conv is None or not may_see(user, conv["owner_id"]):
-                    raise NotFound(f"conversation {conversation_id} not found", "conversation_not_found")
             else:
                 if number_id and not await tx.fetch_one("SELECT id FROM business_numbers WHERE id = :b", b=number_id):
                     raise NotFound(f"business number {number_id} not found", "business_number_not_found")

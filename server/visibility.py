@@ -8,9 +8,14 @@ The SQL fragments below say the same as `may_see`, for queries that filter many 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from .auth import User
+from .errors import NotFound
+
+
+class _Reads(Protocol):
+    async def fetch_one(self, sql: str, **values: Any) -> dict[str, Any] | None: ...
 
 
 def may_see(user: User, assignee_id: int | None) -> bool:
@@ -20,6 +25,18 @@ def may_see(user: User, assignee_id: int | None) -> bool:
     if assignee_id is None:
         return user.sees_unassigned
     return assignee_id == user.id
+
+
+async def visible_conversation(
+    reader: _Reads, user: User, conversation_id: int, columns: str = "id, owner_id"
+) -> dict[str, Any]:
+    """The conversation's `columns` (owner_id among them) when `user` may see it. Otherwise
+    NotFound, the same answer whether it does not exist or is someone else's, so an error
+    never tells whose it is. `reader`: the Database, or a write's Tx."""
+    conv = await reader.fetch_one(f"SELECT {columns} FROM conversations WHERE id = :id", id=conversation_id)
+    if conv is None or not may_see(user, conv["owner_id"]):
+        raise NotFound(f"conversation {conversation_id} not found", "conversation_not_found")
+    return conv
 
 
 def may_receive(user: User, assignee_id: int | None, addressed_to: int | None) -> bool:

@@ -18,7 +18,7 @@ import uvicorn
 
 from server.__main__ import InboxServer, uvicorn_config
 from server.app import create_app
-from server.auth import hash_password
+from server.auth import hash_password, new_token
 from server.fake_meta import FakeMeta
 from server.settings import Settings
 
@@ -197,6 +197,20 @@ async def eventually(check: Any, timeout: float = 5.0, interval: float = 0.02) -
         if value or asyncio.get_running_loop().time() > deadline:
             return value
         await asyncio.sleep(interval)
+
+
+async def account(
+    inbox: Stack, admin: bool = False, name: str | None = None, password_hash: str = "no password"
+) -> Agent:
+    """A new account with an API token, skipping the (deliberately slow) password login,
+    which `Stack.user()` goes through. A `name` also starts the email (mentions find both)."""
+    local = name.lower().replace(" ", ".") if name else "user"
+    email = f"{local}-{uuid.uuid4().hex[:10]}@example.com"
+    store = inbox.app.state.store
+    user_id = await store.create_user(email, password_hash, admin, name)
+    token, hashed = new_token()
+    await store.add_token(user_id, hashed)
+    return Agent(inbox, user_id, email, token)
 
 
 def new_phone() -> str:

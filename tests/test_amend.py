@@ -12,37 +12,15 @@ from typing import Any
 import pytest
 
 from server.auth import new_token
-from tests.servers import PHONE_NUMBER_ID, Agent, Stack, eventually, new_phone
+from tests.meta_payloads import message_value
+from tests.meta_payloads import msg as entry
+from tests.servers import PHONE_NUMBER_ID, Agent, Stack, account, eventually, new_phone
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 async def admin_of(inbox: Stack) -> Agent:
-    email = f"amend-{uuid.uuid4().hex[:10]}@example.com"
-    user_id = await inbox.app.state.store.create_user(email, "no password", True)
-    token, hashed = new_token()
-    await inbox.app.state.store.add_token(user_id, hashed)
-    return Agent(inbox, user_id, email, token)
-
-
-def value(messages: list[dict[str, Any]], contacts: list[dict[str, Any]] | None = None, **extra: Any) -> dict:
-    body: dict[str, Any] = {
-        "messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "15550001111", "phone_number_id": PHONE_NUMBER_ID},
-        "messages": messages,
-        **extra,
-    }
-    if contacts is not None:
-        body["contacts"] = contacts
-    return body
-
-
-def message(sender: str | None, mtype: str, payload: Any, **extra: Any) -> dict[str, Any]:
-    m: dict[str, Any] = {"id": f"wamid.{uuid.uuid4().hex}", "timestamp": str(int(time.time())), "type": mtype}
-    if sender:
-        m["from"] = sender
-    m[mtype] = payload
-    return {**m, **extra}
+    return await account(inbox, admin=True)
 
 
 async def post(inbox: Stack, body: dict[str, Any]) -> None:
@@ -62,8 +40,8 @@ async def test_an_edit_changes_the_message_and_a_revoke_deletes_it(inbox: Stack)
     first = await inbox.customer_writes(phone.lstrip("+"), "See you at 5")
     second = await inbox.customer_writes(phone.lstrip("+"), "my PIN is 1234")
     edit = {"original_message_id": first, "message": {"type": "text", "text": {"body": "See you at 6"}}}
-    await post(inbox, value([message(phone.lstrip("+"), "edit", edit)]))
-    await post(inbox, value([message(phone.lstrip("+"), "revoke", {"original_message_id": second})]))
+    await post(inbox, message_value([entry(phone, "edit", edit)]))
+    await post(inbox, message_value([entry(phone, "revoke", {"original_message_id": second})]))
     conv, msgs = await thread(admin, phone)
     assert [(m["content"], m["type"]) for m in msgs] == [("See you at 6", "text"), ("", "text")]
     assert msgs[0]["data"]["edited"] is True and msgs[1]["data"]["deleted"] is True
@@ -76,7 +54,7 @@ async def test_a_flow_reply_shows_its_answers(inbox: Stack) -> None:
     phone = new_phone()
     answers = {"flow_token": "AQAAAA.", "delivery_rating": "4", "comment_text": "Fast, thanks", "extras": ["a", "b"]}
     reply = {"type": "nfm_reply", "nfm_reply": {"name": "flow", "body": "Sent", "response_json": json.dumps(answers)}}
-    await post(inbox, value([message(phone.lstrip("+"), "interactive", reply)], [{"wa_id": phone.lstrip("+")}]))
+    await post(inbox, message_value([entry(phone, "interactive", reply)], [{"wa_id": phone.lstrip("+")}]))
     _, [msg] = await thread(admin, phone)
     assert msg["content"] == "Delivery rating: 4\nComment text: Fast, thanks\nExtras: a, b"
     assert msg["data"]["answers"]["Delivery rating"] == "4" and "flow_token" not in msg["content"]
@@ -89,7 +67,7 @@ async def test_a_new_number_moves_the_conversation_and_replies_follow(meta_reset
     await inbox.customer_writes(old.lstrip("+"), "hello from my old phone")
     conv, _ = await thread(admin, old)
     system = {"body": f"User A changed from {old[1:]} to {new[1:]}", "wa_id": new[1:], "type": "user_changed_number"}
-    await post(inbox, value([message(old.lstrip("+"), "system", system)]))
+    await post(inbox, message_value([entry(old, "system", system)]))
     moved, msgs = await thread(admin, new)
     assert moved["id"] == conv["id"] and await admin.conversation_with(old) is None
     assert [m["type"] for m in msgs] == ["text", "system"]
@@ -111,9 +89,9 @@ async def test_customers_known_only_by_user_id(meta_reset: Stack) -> None:
 
     # Meta's user_changed_user_id event carries no number: it renames, never adds a conversation.
     change = {"type": "user_changed_user_id", "previous_user_id": old_id, "user_id": new_id}
-    await post(inbox, value([message(None, "system", change)]))
+    await post(inbox, message_value([entry(None, "system", change)]))
     nobody = {"type": "user_changed_user_id", "previous_user_id": "XX.nobody", "user_id": "XX.somebody"}
-    await post(inbox, value([message(None, "system", nobody)]))
+    await post(inbox, message_value([entry(None, "system", nobody)]))
     convs = [c for c in await admin.conversations(limit=500) if c["waUserId"] in (old_id, new_id)]
     assert [(c["id"], c["waUserId"]) for c in convs] == [(conv["id"], new_id)]
     assert [c for c in await admin.conversations(limit=500) if not c["phoneNumber"] and not c["waUserId"]] == []

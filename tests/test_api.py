@@ -10,8 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from server.auth import new_token
-from tests.servers import PASSWORD, Agent, Stack, new_phone, stack
+from tests.servers import PASSWORD, Agent, Stack, account, new_phone, stack
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -45,16 +44,6 @@ def assert_json_error(r: httpx.Response, status: int | None = None, code: str | 
     if code is not None:
         assert body["code"] == code, body
     return body["error"]
-
-
-async def account(inbox: Stack, admin: bool = False) -> Agent:
-    """A new account with an API token, skipping the (deliberately slow) password login;
-    the login itself is tested with `inbox.user()`."""
-    email = f"fast-{uuid.uuid4().hex[:10]}@example.com"
-    user_id = await inbox.app.state.store.create_user(email, "no password", admin)
-    token, hashed = new_token()
-    await inbox.app.state.store.add_token(user_id, hashed)
-    return Agent(inbox, user_id, email, token)
 
 
 async def raw(inbox: Stack, method: str, path: str, token: str | None = None, **kwargs: Any) -> httpx.Response:

@@ -11,23 +11,14 @@ from typing import Any
 import pytest
 
 from server import ingest
-from server.auth import new_token
 from server.db import Database
 from tests.conftest import DATABASES
-from tests.servers import PHONE_NUMBER_ID, Agent, Stack, database_url, eventually, new_phone, stack
+from tests.servers import PHONE_NUMBER_ID, Agent, Stack, account, database_url, eventually, new_phone, stack
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 SECOND = "1000000002"  # the stand-in's second number
 UNKNOWN = "1000000099"
-
-
-async def account(inbox: Stack, admin: bool = False) -> Agent:
-    email = f"numbers-{uuid.uuid4().hex[:10]}@example.com"
-    user_id = await inbox.app.state.store.create_user(email, "no password", admin)
-    token, hashed = new_token()
-    await inbox.app.state.store.add_token(user_id, hashed)
-    return Agent(inbox, user_id, email, token)
 
 
 async def with_second_number(inbox: Stack) -> Agent:

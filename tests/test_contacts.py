@@ -9,18 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from server.auth import new_token
-from tests.servers import Agent, Stack, new_phone
+from tests.servers import Agent, Stack, account, new_phone
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-
-async def account(inbox: Stack, admin: bool = False) -> Agent:
-    email = f"contacts-{uuid.uuid4().hex[:10]}@example.com"
-    user_id = await inbox.app.state.store.create_user(email, "no password", admin)
-    token, hashed = new_token()
-    await inbox.app.state.store.add_token(user_id, hashed)
-    return Agent(inbox, user_id, email, token)
 
 
 async def patch(agent: Agent, conversation_id: int, body: Any) -> httpx.Response:

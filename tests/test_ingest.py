@@ -12,8 +12,9 @@ import pytest
 
 from server.fake_meta import new_wamid
 from server.signature import sign
+from tests.meta_payloads import contact, dumps, envelope, message_value, msg, now_s
 from tests.servers import APP_SECRET, Stack, database_url, eventually, new_phone, stack
-from tests.test_webhook import admin_of, contact, dumps, envelope, message_value, msg, now_s, post_raw
+from tests.test_webhook import admin_of, post_raw
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from server.auth import new_token
 from tests.conftest import DATABASES
 from tests.servers import (
     ACCESS_TOKEN,
     PHONE_NUMBER_ID,
     Agent,
     Stack,
+    account,
     database_url,
     eventually,
     new_phone,
@@ -49,15 +49,6 @@ async def media_stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.T
 async def media_inbox(media_stack: Stack) -> Stack:
     await media_stack.meta_post("/simulate/reset", {})
     return media_stack
-
-
-async def account(inbox: Stack, admin: bool = False) -> Agent:
-    """A new account with an API token, skipping the (deliberately slow) password login."""
-    email = f"media-{uuid.uuid4().hex[:10]}@example.com"
-    user_id = await inbox.app.state.store.create_user(email, "no password", admin)
-    token, hashed = new_token()
-    await inbox.app.state.store.add_token(user_id, hashed)
-    return Agent(inbox, user_id, email, token)
 
 
 async def register(inbox: Stack, data: bytes, mime: str) -> str:

@@ -7,18 +7,9 @@ import uuid
 
 import pytest
 
-from server.auth import new_token
-from tests.servers import Agent, Stack
+from tests.servers import Stack, account
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-
-async def account(inbox: Stack, admin: bool = False) -> Agent:
-    email = f"numbers-{uuid.uuid4().hex[:10]}@example.com"
-    user_id = await inbox.app.state.store.create_user(email, "no password", admin)
-    token, hashed = new_token()
-    await inbox.app.state.store.add_token(user_id, hashed)
-    return Agent(inbox, user_id, email, token)
 
 
 async def sent_to(inbox: Stack) -> list[str]:

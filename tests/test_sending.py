@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from server.auth import new_token
 from tests.servers import (
     ACCESS_TOKEN,
     PHONE_NUMBER_ID,
     Agent,
     Stack,
+    account,
     database_url,
     eventually,
     free_port,
@@ -24,15 +24,6 @@ from tests.servers import (
 )
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-
-async def account(inbox: Stack, admin: bool = False) -> Agent:
-    """A new account with an API token, skipping the (deliberately slow) password login."""
-    email = f"send-{uuid.uuid4().hex[:10]}@example.com"
-    user_id = await inbox.app.state.store.create_user(email, "no password", admin)
-    token, hashed = new_token()
-    await inbox.app.state.store.add_token(user_id, hashed)
-    return Agent(inbox, user_id, email, token)
 
 
 async def sends(inbox: Stack) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from server.settings import Settings, SettingError
+from server.settings import SettingError, Settings
 
 
 def test_env_file_is_read_and_the_environment_wins(tmp_path: Path) -> None:

@@ -14,21 +14,17 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from server.auth import hash_password, new_token
+from server.auth import hash_password
 from server.db import now_ms
 from tests.conftest import DATABASES
-from tests.servers import PASSWORD, Agent, Stack, database_url, eventually, new_phone, stack
+from tests.servers import PASSWORD, Agent, Stack, account, database_url, eventually, new_phone, stack
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 async def member(inbox: Stack, name: str, admin: bool = False, password_hash: str = "no password") -> Agent:
     """A named account with a token (the slow password login is tested separately)."""
-    email = f"{name.lower().replace(' ', '.')}-{uuid.uuid4().hex[:6]}@example.com"
-    user_id = await inbox.app.state.store.create_user(email, password_hash, admin, name)
-    token, hashed = new_token()
-    await inbox.app.state.store.add_token(user_id, hashed)
-    return Agent(inbox, user_id, email, token)
+    return await account(inbox, admin, name, password_hash)
 
 
 async def request(agent: Agent, method: str, path: str, body: Any = None) -> Any:

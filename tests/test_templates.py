@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from server.auth import new_token
 from server.templates import fill, parse_template, placeholders
 from server.whatsapp import error_object
 from tests.conftest import DATABASES
@@ -23,6 +22,7 @@ from tests.servers import (
     PHONE_NUMBER_ID,
     Agent,
     Stack,
+    account,
     database_url,
     eventually,
     new_phone,
@@ -53,14 +53,6 @@ async def template_inbox(template_stack: Stack) -> Stack:
     await template_stack.app.state.templates.sync()
     template_stack.meta.template_requests.clear()
     return template_stack
-
-
-async def account(inbox: Stack, admin: bool = False) -> Agent:
-    email = f"tpl-{uuid.uuid4().hex[:10]}@example.com"
-    user_id = await inbox.app.state.store.create_user(email, "no password", admin)
-    token, hashed = new_token()
-    await inbox.app.state.store.add_token(user_id, hashed)
-    return Agent(inbox, user_id, email, token)
 
 
 async def conversation(inbox: Stack, agent: Agent, hours_ago: float = 0) -> dict[str, Any]:
