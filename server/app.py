@@ -19,7 +19,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from . import api, errors, logs, media, numbers, templates, webhook, webhook_admin
+from . import api, errors, logs, media, numbers, retry, templates, webhook, webhook_admin
 from .assignments import SnoozeWaker
 from .bodylimit import BodyLimitMiddleware
 from .db import Database, now_ms
@@ -199,6 +199,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *media.routes,
         *templates.routes,
         *webhook_admin.routes,
+        *retry.routes,
         *api.routes,
         Mount("/static", StaticFiles(directory=static_dir, check_dir=False), name="static"),
     ]

@@ -48,7 +48,7 @@ async def _active_agents(tx: Tx) -> list[int]:
 
 async def assign(store: Store, actor: User, conversation_id: int, assignee_id: int | None) -> dict[str, Any]:
     """Admins assign anything to anyone (None: the queue); an agent hands their own to another
-    active user, or claims from the queue when they may see it."""
+    active user, or claims from the queue (and gives their own back to it) when they may see it."""
 
     async def job(tx: Tx) -> dict[str, Any]:
         conv = await _visible(tx, actor, conversation_id)
@@ -61,8 +61,13 @@ async def assign(store: Store, actor: User, conversation_id: int, assignee_id: i
         if not actor.is_admin:
             hands_over = previous == actor.id and target is not None
             claims = previous is None and actor.sees_unassigned and assignee_id == actor.id
-            if not (hands_over or claims):
-                raise Forbidden("agents can hand over their own conversations and claim unassigned ones")
+            # Where agents may claim from the queue, they may also put their own back in it.
+            hands_back = previous == actor.id and assignee_id is None and actor.sees_unassigned
+            if not (hands_over or claims or hands_back):
+                raise Forbidden(
+                    "agents can hand over their own conversations and claim unassigned ones"
+                    + ("" if actor.sees_unassigned else " (the unassigned queue is for admins here)")
+                )
         if previous == assignee_id:
             view = await queries.get_conversation(tx, conversation_id, actor)
             assert view is not None

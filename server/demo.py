@@ -9,7 +9,7 @@ One asyncio process runs three things:
 - simulated customers, who write now and then through the stand-in, answer the agents'
   replies, and read them (the stand-in reports sent, delivered and read for every reply).
 
-It creates two accounts with a documented password, a few invitations and, on the first run,
+It creates a small team (an admin and two agents) with a documented password, a few invitations and, on the first run,
 a short history; re-running it continues where the last run stopped. Ctrl+C stops everything.
 """
 
@@ -46,6 +46,14 @@ DEMO_DATABASE_URL = "sqlite:///./data/demo.db"
 PASSWORD = "demo-password"
 ADMIN_EMAIL = "admin@demo.local"
 AGENT_EMAIL = "sam@demo.local"
+SECOND_AGENT_EMAIL = "ana@demo.local"
+# The bakery's team: (email, name, admin). Agents see their own conversations and the
+# unassigned queue (AGENTS_SEE_UNASSIGNED=true here), so they can claim from it.
+TEAM = (
+    (ADMIN_EMAIL, "Rosa (owner)", True),
+    (AGENT_EMAIL, "Sam", False),
+    (SECOND_AGENT_EMAIL, "Ana", False),
+)
 PHONE_NUMBER_ID = "1000000001"
 # The bakery's second WhatsApp number (its café), on the same Meta app: the stand-in serves both.
 CAFE_NUMBER_ID = "1000000002"
@@ -226,7 +234,7 @@ def customers() -> list[Customer]:
         Customer(
             "Grace Mollel",
             "+255765111222",
-            AGENT_EMAIL,
+            SECOND_AGENT_EMAIL,
             8,
             [
                 [["Hi café! Are you open for breakfast tomorrow at 7?"], ["Lovely, a table for two please ☕"]],
@@ -353,6 +361,7 @@ class Demo:
             whatsapp_api_base=f"{self.meta_url}/v21.0",
             broadcast_url="memory://",
             send_retry_delays=(0.5, 1.0),
+            agents_see_unassigned=True,
             **extra,
         )
         loopback = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
@@ -483,22 +492,24 @@ class Demo:
 
         password_hash = await hash_password(PASSWORD)
         users = {}
-        for email, admin in ((ADMIN_EMAIL, True), (AGENT_EMAIL, False)):
+        for email, name, admin in TEAM:
             user_id = await store.db.fetch_val("SELECT id FROM users WHERE email = :e", e=email)
             if user_id is None:
-                user_id = await store.create_user(email, password_hash, admin)
-            else:  # re-runs: the documented password and role always work
+                user_id = await store.create_user(email, password_hash, admin, name)
+            else:  # re-runs: the documented password, name and role always work
 
-                async def reset(tx: Any, user_id: int = user_id, admin: bool = admin) -> None:
+                async def reset(tx: Any, user_id: int = user_id, admin: bool = admin, name: str = name) -> None:
                     await tx.execute(
-                        "UPDATE users SET password_hash = :h, is_admin = :a WHERE id = :id",
+                        "UPDATE users SET password_hash = :h, is_admin = :a, name = :n,"
+                        " deactivated_at = NULL WHERE id = :id",
                         h=password_hash,
                         a=1 if admin else 0,
+                        n=name,
                         id=user_id,
                     )
 
                 await store.db.write(reset)
-            users[email] = User(int(user_id), email, admin)
+            users[email] = User(int(user_id), email, admin, name)
         return users
 
     async def _invitations(self, store: Any, users: dict[str, Any]) -> None:
@@ -549,17 +560,22 @@ class Demo:
 
     def _banner(self) -> None:
         interval = self.args.customer_interval
-        unassigned = [c.name.split()[0] for c in self.customers if c.invited_by is None]
-        agents = [c.name.split()[0] for c in self.customers if c.invited_by == AGENT_EMAIL]
+        unassigned = " and ".join(c.name.split()[0] for c in self.customers if c.invited_by is None)
+
+        def theirs(email: str) -> str:
+            return " and ".join(c.name.split()[0] for c in self.customers if c.invited_by == email)
+
+        sam, ana = theirs(AGENT_EMAIL), theirs(SECOND_AGENT_EMAIL)
+
         lines = [
             "",
             "WhatsApp inbox demo: the inbox, a stand-in for Meta's Cloud API and simulated customers,",
             "all on this machine. No Meta account needed.",
             "",
             f"  Open       {self.url}",
-            f"  Log in as  {ADMIN_EMAIL} / {PASSWORD}   (admin: every conversation,"
-            f" {' and '.join(unassigned)} unassigned)",
-            f"        or   {AGENT_EMAIL} / {PASSWORD}     (agent: only {' and '.join(agents)}, invited by Sam)",
+            f"  Log in as  {ADMIN_EMAIL} / {PASSWORD}   (Rosa, admin: every conversation; {unassigned} unassigned)",
+            f"        or   {AGENT_EMAIL} / {PASSWORD}     (Sam, agent: {sam} + the queue)",
+            f"        or   {SECOND_AGENT_EMAIL} / {PASSWORD}     (Ana, agent: {ana} + the queue)",
             "",
             f"Customers write every {interval * 0.5:g}-{interval * 1.5:g} s. Reply in the dashboard and watch"
             " the ticks: sent, delivered, read.",
@@ -659,20 +675,26 @@ class Simulator:
         self.loaded = True
 
     async def _answered(self, c: Customer) -> int | None:
-        """The id of an agent reply that reached `c` after their last message, if any."""
-        row = await self.db.fetch_one(
-            "SELECT MAX(CASE WHEN m.direction = 'inbound' THEN m.id END) AS last_in,"
-            " MAX(CASE WHEN m.direction = 'outbound' AND m.status IN ('sent', 'delivered', 'read')"
-            " THEN m.id END) AS last_ok"
-            " FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE c.phone_number = :p",
+        """The id of an agent reply that reached `c` after their last message, if any. Reached
+        means delivered: a reply WhatsApp took as `sent` may still fail, and nobody thanks you
+        for that. A failed reply sent again by Retry keeps its place (its id) in the thread, so
+        "after" is also when it was delivered, not only where it stands."""
+        last_in = await self.db.fetch_one(
+            "SELECT MAX(m.id) AS id, MAX(m.created_at) AS at FROM messages m"
+            " JOIN conversations c ON c.id = m.conversation_id"
+            " WHERE c.phone_number = :p AND m.direction = 'inbound'",
             p=c.phone,
         )
-        if row is None or row["last_ok"] is None:
-            return None
-        last_ok = int(row["last_ok"])
-        if last_ok > max(int(row["last_in"] or 0), self.progress[c.wa_id].consumed):
-            return last_ok
-        return None
+        last_ok = await self.db.fetch_val(
+            "SELECT MAX(m.id) FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+            " WHERE c.phone_number = :p AND m.direction = 'outbound' AND m.status IN ('delivered', 'read')"
+            " AND m.id > :consumed AND (m.id > :in_id OR COALESCE(m.delivered_at, m.read_at, 0) >= :in_at)",
+            p=c.phone,
+            consumed=self.progress[c.wa_id].consumed,
+            in_id=int(last_in["id"] or 0) if last_in else 0,
+            in_at=int(last_in["at"] or 0) if last_in else 0,
+        )
+        return int(last_ok) if last_ok is not None else None
 
     async def tick(self) -> None:
         if not self.loaded:
@@ -741,7 +763,7 @@ class Simulator:
         wamid: str | None = await self.db.fetch_val(
             "SELECT m.wamid FROM messages m JOIN conversations c ON c.id = m.conversation_id"
             " WHERE c.phone_number = :p AND m.direction = 'outbound' AND m.wamid IS NOT NULL"
-            " AND m.status IN ('sent', 'delivered', 'read') ORDER BY m.id DESC LIMIT 1",
+            " AND m.status IN ('delivered', 'read') ORDER BY m.id DESC LIMIT 1",
             p=customer.phone,
         )
         return wamid

@@ -25,6 +25,13 @@ def _view(row: dict[str, Any]) -> dict[str, Any]:
     return {"id": row["id"], "name": row["name"], "color": row["color"]}
 
 
+async def _announce(store: Store, tx: Tx, type_: str, label: dict[str, Any]) -> None:
+    """Labels are the whole team's: every active user's dashboards hear of a new or deleted one
+    (one event addressed to each, so the visibility rule needs no exception)."""
+    for row in await tx.fetch_all("SELECT id FROM users WHERE deactivated_at IS NULL ORDER BY id"):
+        await store.emit(tx, type_, None, None, label, user_id=row["id"])
+
+
 async def list_labels(reader: Any) -> list[dict[str, Any]]:
     return [_view(r) for r in await reader.fetch_all("SELECT id, name, color FROM labels ORDER BY name")]
 
@@ -47,7 +54,9 @@ async def create_label(store: Store, actor: User, body: dict[str, Any]) -> dict[
         label_id = await tx.fetch_val(
             "INSERT INTO labels (name, color, created_at) VALUES (:n, :c, :t) RETURNING id", n=name, c=color, t=now_ms()
         )
-        return {"id": label_id, "name": name, "color": color}
+        label = {"id": label_id, "name": name, "color": color}
+        await _announce(store, tx, "label.created", label)
+        return label
 
     return await store.db.write(job)
 
@@ -57,7 +66,8 @@ async def delete_label(store: Store, actor: User, label_id: int) -> None:
         raise Forbidden("only admins can delete labels")
 
     async def job(tx: Tx) -> None:
-        if await tx.fetch_one("SELECT id FROM labels WHERE id = :id", id=label_id) is None:
+        label = await tx.fetch_one("SELECT id, name, color FROM labels WHERE id = :id", id=label_id)
+        if label is None:
             raise NotFound(f"label {label_id} not found", "label_not_found")
         rows = await tx.fetch_all(
             "DELETE FROM conversation_labels WHERE label_id = :id RETURNING conversation_id", id=label_id
@@ -66,6 +76,7 @@ async def delete_label(store: Store, actor: User, label_id: int) -> None:
         for row in rows:
             await conversation_labels.store_names(tx, row["conversation_id"])
             await store.emit_conversation(tx, row["conversation_id"])
+        await _announce(store, tx, "label.deleted", _view(label))
 
     await store.db.write(job)
 

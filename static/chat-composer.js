@@ -149,7 +149,7 @@ async function send() {
     if (owner !== state) return;
     if (String(state.openId) === String(convId)) {
       state.messages.delete(`tmp:${clientId}`);
-      upsertMessage(msg);
+      upsertMessage(msg, { snapshot: true }); // its failure may have arrived first, by event
       renderThread();
     }
     touchListRow(msg);
@@ -195,7 +195,7 @@ async function sendNote(convId, content) {
 function acceptSent(msg) {
   if (!msg || msg.id == null) return;
   if (String(state.openId) === String(msg.conversationId)) {
-    upsertMessage(msg);
+    upsertMessage(msg, { snapshot: true });
     state.sendError = null;
     renderThread({ scroll: 'bottom' });
     updateComposer();

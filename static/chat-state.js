@@ -107,11 +107,16 @@ export function threadVisible() {
 export const msgKey = (m) => (m.id != null ? `id:${m.id}` : `tmp:${m.clientId}`);
 const STATUS_RANK = { pending: 0, sent: 1, delivered: 2, read: 3 };
 
-/** Adds or updates a message of the open thread; never regresses an outbound status. */
-export function upsertMessage(m) {
+/**
+ * Adds or updates a message of the open thread; never regresses an outbound status.
+ * `snapshot`: `m` is a REST answer that may be older than the events already applied (a send's
+ * answer is taken before WhatsApp's failed status arrives): it never turns failed back to pending.
+ */
+export function upsertMessage(m, { snapshot = false } = {}) {
   if (m.clientId) state.messages.delete(`tmp:${m.clientId}`); // our optimistic copy
   const key = msgKey(m);
   const old = state.messages.get(key);
+  if (snapshot && old && old.status === 'failed' && m.status !== 'failed') return;
   let next = m;
   if (old && m.direction === 'outbound' && m.status !== 'failed' && (STATUS_RANK[old.status] ?? -1) > (STATUS_RANK[m.status] ?? -1)) {
     // An older snapshot (e.g. a REST answer racing a websocket update): keep the newer status.

@@ -9,6 +9,7 @@ import {
   threadVisible, upsertMessage,
 } from './chat-state.js';
 import { initial, markRead, renderList, scheduleMarkRead, upsertConversation } from './chat-list.js';
+import { failureContext } from './chat-retry.js';
 
 // Set by chat.js: the composer empties for a newly opened conversation (reset) and follows
 // the 24-hour window whenever it may have moved (changed).
@@ -181,6 +182,7 @@ export function renderThread({ scroll } = {}) {
     lookup: (id) => state.messages.get(`id:${id}`),
     onQuoteClick: jumpTo,
     contactName: conversationTitle(state.openConv),
+    ...failureContext(), // Retry / a template under failed replies
   };
   const nodes = [];
   let lastDay = null;
@@ -219,7 +221,7 @@ function daySeparator(day, iso, now) {
 function messageNode(m, ctx) {
   const key = msgKey(m);
   const quoted = m.replyTo && m.replyTo.id != null ? state.messages.get(`id:${m.replyTo.id}`) : null;
-  const sig = JSON.stringify([m, quoted ? quoted.direction : null]);
+  const sig = JSON.stringify([m, quoted ? quoted.direction : null, m.status === 'failed' && ctx.windowClosed]);
   const cached = state.msgNodes.get(key);
   if (cached && cached.sig === sig) return cached.node;
   const node = renderMessage(m, ctx);

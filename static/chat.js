@@ -6,6 +6,7 @@ import { bindElements, el, inLoadedRange, resetState, state, threadVisible, upse
 import { initList, markRead, reloadList, renderList, scheduleMarkRead, setUnread, touchListRow, upsertConversation } from './chat-list.js';
 import { closeConversation, initThread, noteInbound, openConversation, pollThread, reloadThread, renderThread, renderThreadHeader, showThread } from './chat-thread.js';
 import { initComposer, resetComposer, setNoteMode, updateComposer } from './chat-composer.js';
+import { initRetry } from './chat-retry.js';
 import { applyTeamEvent, initTeam, ownUnread, refreshCounts, renderThreadActions, resolveOpen, startTeam } from './team.js';
 import { resetTemplates } from './templates.js';
 
@@ -45,6 +46,11 @@ export function initChat({ isActive, meChanged }) {
   });
   initTeam({ open: openConversation, closeThread: closeConversation, changed: renderThreadActions, meChanged });
   initComposer();
+  initRetry({
+    rerender: () => renderThread(),
+    touch: (msg) => touchListRow(msg, { created: false }),
+    showError: (text) => ((state.sendError = text), updateComposer()),
+  });
 
   // Times in the list ("2 min") and the 24-hour window age while the page stays open.
   setInterval(() => {

@@ -91,6 +91,10 @@ export function renderMessage(msg, ctx = {}) {
   bubble.append(...renderBody(msg).filter(Boolean)); // append(null) would insert the text "null"
   bubble.append(renderMeta(msg, el));
   el.append(bubble);
+  if (dir === 'outbound' && msg.status === 'failed') {
+    el.classList.add('failed');
+    el.append(renderFailure(msg, ctx));
+  }
 
   if (Array.isArray(msg.reactions) && msg.reactions.length) {
     el.append(
@@ -109,6 +113,49 @@ export function renderMessage(msg, ctx = {}) {
     );
   }
   return el;
+}
+
+/**
+ * Under a failed reply: why, in words (Meta's error as the server explained it), and what the
+ * agent can do: Retry (the same message again), or a template once the 24-hour window closed.
+ *   ctx.onRetry(msg), ctx.onTemplate(), ctx.windowClosed
+ */
+function renderFailure(msg, ctx) {
+  const err = msg.error && typeof msg.error === 'object' ? msg.error : null;
+  const uncertain = !!(err && err.uncertain);
+  const actions = [];
+  if (ctx.windowClosed && msg.type !== 'template') {
+    actions.push(h('button', { type: 'button', class: 'template-instead', text: 'Send a template instead', onclick: () => ctx.onTemplate && ctx.onTemplate() }));
+  } else if (msg.id != null && ctx.onRetry) {
+    actions.push(h('button', {
+      type: 'button',
+      class: 'retry-button',
+      text: uncertain ? 'Send again' : 'Retry',
+      title: uncertain ? 'It may have reached the customer: check before sending it again' : 'Send this same message again',
+      onclick: async (e) => {
+        const button = e.currentTarget;
+        button.disabled = true; // one click, one retry; a refusal gives the button back
+        try {
+          await ctx.onRetry(msg);
+        } finally {
+          button.disabled = false;
+        }
+      },
+    }));
+  }
+  return h(
+    'div',
+    { class: 'message-failure', role: 'alert', dataset: { uncertain: uncertain ? 'true' : null } },
+    h('span', { class: 'failure-reason', title: err && err.code != null ? `WhatsApp error ${err.code}` : null, text: failureReason(err, msg.error) }),
+    actions.length ? h('span', { class: 'failure-actions' }, actions) : null,
+  );
+}
+
+function failureReason(err, raw) {
+  if (!err) return typeof raw === 'string' && raw ? `Not sent: ${raw}` : 'Not sent: the message could not be sent.';
+  if (err.uncertain) return err.message || 'This message may not have been sent: check before resending.';
+  const text = err.message || [err.title, err.detail].filter(Boolean).join(': ') || 'the message could not be sent.';
+  return `Not sent: ${text}`;
 }
 
 function renderQuote(reply, ctx) {
@@ -301,28 +348,7 @@ function renderMeta(msg, messageEl) {
   if (msg.direction !== 'outbound') return meta;
 
   const status = TICKS[msg.status] ? msg.status : 'pending';
-  if (status === 'failed') {
-    const text = errorText(msg.error);
-    const toggle = () => {
-      const existing = messageEl.querySelector('.message-error');
-      if (existing) existing.remove();
-      else messageEl.append(h('div', { class: 'message-error', role: 'alert', text }));
-    };
-    meta.append(
-      h('span', {
-        class: 'status-tick',
-        dataset: { status },
-        title: text,
-        role: 'button',
-        tabindex: '0',
-        'aria-label': `Failed: ${text}`,
-        text: TICKS.failed,
-        onclick: toggle,
-        onkeydown: (e) => (e.key === 'Enter' || e.key === ' ') && (e.preventDefault(), toggle()),
-      }),
-    );
-  } else {
-    meta.append(h('span', { class: 'status-tick', dataset: { status }, title: TICK_TITLES[status], text: TICKS[status] }));
-  }
+  const title = status === 'failed' ? `Not sent: ${errorText(msg.error)}` : TICK_TITLES[status];
+  meta.append(h('span', { class: 'status-tick', dataset: { status }, title, text: TICKS[status] }));
   return meta;
 }

@@ -201,7 +201,9 @@ function assigneeMenu(conv) {
     users.push({ id: assignee, name: conv.assigneeName || userName(assignee), active: true });
   }
   const options = [];
-  if (me.isAdmin || assignee == null) options.push(h('option', { value: '', text: 'Unassigned' }));
+  // An agent who may claim from the queue may also hand their own conversation back to it.
+  const mayQueue = me.isAdmin || assignee == null || (me.seesUnassigned && String(assignee) === String(me.id));
+  if (mayQueue) options.push(h('option', { value: '', text: 'Unassigned' }));
   for (const u of users) {
     // An agent hands their own conversation to someone, or claims one for themselves.
     if (!me.isAdmin && assignee == null && String(u.id) !== String(me.id)) continue;
@@ -299,7 +301,7 @@ function renderThreadLabels(conv) {
         h('button', { type: 'button', class: 'label-remove', 'aria-label': `Remove label ${name}`, text: '×', onclick: () => setLabels(current.filter((n) => n !== name)) }),
       ),
     ),
-    free.length ? add : null,
+    ...(free.length ? [add] : []), // replaceChildren(null) would show the text "null"
   );
 }
 
@@ -324,6 +326,19 @@ export function applyTeamEvent(event) {
       const who = data.byName || userName(data.by);
       const text = data.message && data.message.content ? data.message.content : '';
       toast(`${who} mentioned you: ${text}`, 'mention', () => hooks.open(data.conversationId ?? event.conversationId));
+      return true;
+    }
+    case 'label.created':
+    case 'label.deleted': {
+      // An admin added or deleted a label: the filter, the "+ Label" menu and the chips follow.
+      const others = state.labels.filter((l) => String(l.id) !== String(data.id));
+      state.labels = event.type === 'label.created' ? [...others, data].sort((a, b) => a.name.localeCompare(b.name)) : others;
+      if (event.type === 'label.deleted' && state.label === data.name) {
+        state.label = '';
+        filtersChanged();
+      } else renderFilters();
+      renderList();
+      renderThreadActions();
       return true;
     }
     case 'user.updated': {

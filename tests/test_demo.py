@@ -134,8 +134,9 @@ async def test_demo_shows_the_whole_loop_and_stops_cleanly(tmp_path: Path) -> No
         await demo.start()
         url, logins = demo.credentials()
         assert url == f"http://127.0.0.1:{demo.port}"
-        (admin_email, admin_password), (agent_email, agent_password) = logins
+        (admin_email, admin_password), (agent_email, agent_password), (second_email, _) = logins
         assert admin_email == "admin@demo.local"
+        assert (agent_email, second_email) == ("sam@demo.local", "ana@demo.local")
         async with httpx.AsyncClient(timeout=10) as http:
             admin = await login(http, url, admin_email, admin_password)
             me = await get(http, f"{url}/api/me", admin)
@@ -217,11 +218,44 @@ async def test_demo_shows_the_whole_loop_and_stops_cleanly(tmp_path: Path) -> No
             r = await http.post(f"{url}/api/conversations/{conversation['id']}/read", headers=admin)
             assert r.status_code == 200 and r.json()["unreadCount"] == 0, r.text
 
-            # The agent sees only the conversation of the customer Sam invited.
+            # A team: the agent sees the conversations of the customers Sam invited and the
+            # unassigned queue (Jordan), not Ana's or the admin's; everyone has a name.
             agent = await login(http, url, agent_email, agent_password)
             mine = await get(http, f"{url}/api/conversations", agent)
-            theirs = sorted(c.phone for c in people if c.invited_by == agent_email)
+            theirs = sorted(c.phone for c in people if c.invited_by in (agent_email, None))
             assert sorted(c["phoneNumber"] for c in mine) == theirs
+            team = {u["email"]: u["name"] for u in await get(http, f"{url}/api/users", agent)}
+            assert team == {"admin@demo.local": "Rosa (owner)", "sam@demo.local": "Sam", "ana@demo.local": "Ana"}
+            assert (await get(http, f"{url}/api/me", agent))["seesUnassigned"] is True
+            ana_phones = {c.phone for c in people if c.invited_by == second_email}
+            assert ana_phones and {by_phone[p]["assigneeName"] for p in ana_phones} == {"Ana"}
+
+            # The README's first five minutes: Sam claims Jordan from the queue, answers,
+            # resolves; then hands Ngozi's conversation back to the queue.
+            jordan = next(by_phone[c.phone] for c in people if c.invited_by is None)
+            sam_id = (await get(http, f"{url}/api/me", agent))["id"]
+            r = await http.post(
+                f"{url}/api/conversations/{jordan['id']}/assign", headers=agent, json={"userId": sam_id}
+            )
+            assert r.status_code == 200 and r.json()["assigneeName"] == "Sam", r.text
+            r = await http.post(
+                f"{url}/api/conversations/{jordan['id']}/status", headers=agent, json={"status": "resolved"}
+            )
+            assert r.status_code == 200 and r.json()["status"] == "resolved", r.text
+            ngozi = next(by_phone[c.phone] for c in people if c.invited_by == agent_email)
+            r = await http.post(f"{url}/api/conversations/{ngozi['id']}/assign", headers=agent, json={"userId": None})
+            assert r.status_code == 200 and r.json()["assigneeId"] is None, r.text
+
+            # Kwame's failed reply goes out with Retry, and then he answers it (never before).
+            r = await http.post(f"{url}/api/conversations/{kwame['id']}/messages/{failed['id']}/retry", headers=admin)
+            assert r.status_code == 200, r.text
+
+            async def kwame_answers() -> Any:
+                messages = await get(http, f"{url}/api/conversations/{kwame['id']}/messages", admin)
+                later = [m["content"] for m in messages if m["direction"] == "inbound" and m["id"] > failed["id"]]
+                return "Great, I'll come at 2. Thanks!" in later
+
+            assert await eventually(kwame_answers, timeout=20), demo.output
 
         code = await demo.interrupt()
     finally:
