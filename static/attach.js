@@ -1,12 +1,13 @@
-// The composer's attach button (#composer-attach): picks a file (#composer-file) and posts it
-// as multipart/form-data to /api/conversations/send. Text typed in the composer goes along as
-// the caption where WhatsApp shows one (images, videos, documents).
+// The composer's attach button (#composer-attach) and the upload itself. Picking a file never
+// sends it: hooks.pick(file) opens the preview (static/chat-attach.js), where the agent writes
+// the caption and sends or cancels; sendFile() then posts it as multipart/form-data to
+// /api/conversations/send.
 
 import { api, uuid } from './api.js';
 
 const el = {};
-let hooks = { conversation: () => null, onSent: () => {}, onError: () => {}, input: null };
-let uploading = false;
+let hooks = { pick: () => {} };
+let busy = false;
 let windowClosed = false;
 
 export function initAttach(options) {
@@ -18,7 +19,7 @@ export function initAttach(options) {
   el.file.addEventListener('change', () => {
     const file = el.file.files && el.file.files[0];
     el.file.value = ''; // the same file may be picked again
-    if (file) upload(file);
+    if (file) hooks.pick(file);
   });
 }
 
@@ -28,40 +29,36 @@ export function updateAttach(windowState) {
   render();
 }
 
-function render() {
-  if (!el.button) return;
-  el.button.disabled = windowClosed || uploading;
-  el.button.setAttribute('aria-busy', uploading ? 'true' : 'false');
+/** Whether a file may be attached now (the window is open). */
+export function attachAllowed() {
+  return !windowClosed;
 }
 
-function takesCaption(file) {
+function render() {
+  if (!el.button) return;
+  el.button.disabled = windowClosed || busy;
+  el.button.setAttribute('aria-busy', busy ? 'true' : 'false');
+}
+
+/** WhatsApp shows no caption on audio and stickers (WebP). */
+export function takesCaption(file) {
   const type = (file.type || '').toLowerCase();
   return !type.startsWith('audio/') && type !== 'image/webp';
 }
 
-async function upload(file) {
-  const conv = hooks.conversation();
-  if (!conv || uploading) return;
-  const input = hooks.input;
-  const caption = input && takesCaption(file) ? input.value.trim() : '';
+/** Uploads and sends one file with its caption; resolves with the stored message. */
+export async function sendFile(conversationId, file, caption) {
   const form = new FormData();
-  form.append('conversationId', String(conv.id));
+  form.append('conversationId', String(conversationId));
   form.append('clientId', uuid());
-  if (caption) form.append('caption', caption);
-  form.append('file', file, file.name);
-  uploading = true;
+  if (caption && takesCaption(file)) form.append('caption', caption);
+  form.append('file', file, file.name || 'pasted-image.png');
+  busy = true;
   render();
   try {
-    const msg = await api('/api/conversations/send', { method: 'POST', body: form });
-    if (caption && input && input.value.trim() === caption) {
-      input.value = '';
-      input.dispatchEvent(new Event('input'));
-    }
-    hooks.onSent(msg);
-  } catch (err) {
-    if (err.status !== 401) hooks.onError(err.message);
+    return await api('/api/conversations/send', { method: 'POST', body: form });
   } finally {
-    uploading = false;
+    busy = false;
     render();
   }
 }

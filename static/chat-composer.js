@@ -4,6 +4,8 @@
 
 import { api, uuid } from './api.js';
 import { initAttach, updateAttach } from './attach.js';
+import { closeAttachPreview, initAttachPreview, openAttachPreview } from './chat-attach.js';
+import { closeEmoji, initEmoji, updateEmoji } from './chat-emoji.js';
 import { el, state, upsertMessage, windowState } from './chat-state.js';
 import { reloadList, touchListRow } from './chat-list.js';
 import { openConversation, renderThread } from './chat-thread.js';
@@ -38,7 +40,10 @@ export function initComposer() {
   // The template picker (closed window) and the attach button post sends of their own.
   const composerHooks = { conversation: () => state.openConv, onSent: acceptSent };
   initTemplates(composerHooks);
-  initAttach({ ...composerHooks, input: el['composer-input'], onError: showSendError });
+  initEmoji(el['composer-input']);
+  // A picked, dropped or pasted file opens the preview first (chat-attach.js).
+  initAttach({ pick: openAttachPreview });
+  initAttachPreview({ ...composerHooks, input: el['composer-input'], dropZone: el['thread-view'], onError: showSendError });
 }
 
 /** Note mode: what is typed becomes a private note for the team, never sent to the customer. */
@@ -52,6 +57,8 @@ export function setNoteMode(on) {
 /** Empties the composer for a conversation just opened. */
 export function resetComposer() {
   state.noteMode = false;
+  closeAttachPreview({ keepFocus: true });
+  closeEmoji();
   el['composer-input'].value = '';
   autoGrow(el['composer-input']);
   updateComposer();
@@ -67,6 +74,7 @@ export function updateComposer() {
   const closed = ws === 'closed' && !note; // a note needs no open window
   el['composer-input'].disabled = closed;
   el['composer-send'].disabled = closed;
+  updateEmoji();
   el['composer-input'].placeholder = note
     ? 'Private note: only your team sees it (@name to mention)'
     : closed

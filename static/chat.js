@@ -7,6 +7,8 @@ import { initList, markRead, reloadList, renderList, scheduleMarkRead, setUnread
 import { closeConversation, initThread, noteInbound, openConversation, pollThread, reloadThread, renderThread, renderThreadHeader, showThread } from './chat-thread.js';
 import { initComposer, resetComposer, setNoteMode, updateComposer } from './chat-composer.js';
 import { initRetry } from './chat-retry.js';
+import { initScrollButton } from './chat-scroll.js';
+import { closePhotoViewer, initPhotoViewer } from './chat-viewer.js';
 import { applyTeamEvent, initTeam, ownUnread, refreshCounts, renderThreadActions, resolveOpen, startTeam } from './team.js';
 import { resetTemplates } from './templates.js';
 
@@ -41,11 +43,14 @@ export function initChat({ isActive, meChanged }) {
     reset: () => {
       resetComposer();
       renderThreadActions();
+      closePhotoViewer();
     },
     changed: updateComposer,
   });
   initTeam({ open: openConversation, closeThread: closeConversation, changed: renderThreadActions, meChanged });
   initComposer();
+  initScrollButton(el.thread, el['thread-messages']);
+  initPhotoViewer(el['thread-messages']);
   initRetry({
     rerender: () => renderThread(),
     touch: (msg) => touchListRow(msg, { created: false }),
@@ -75,6 +80,7 @@ export function startChat(me) {
 /** Forgets everything (logout). */
 export function resetChat() {
   resetState();
+  closePhotoViewer();
   resetTemplates();
   el['conversation-list'].replaceChildren();
   el['thread-messages'].replaceChildren();

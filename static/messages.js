@@ -3,6 +3,7 @@
 
 import { mediaUrl } from './api.js';
 import { h, clockTime, fullDateTime } from './dom.js';
+import { linkify } from './links.js';
 
 const TYPE_LABELS = {
   image: '📷 Photo',
@@ -73,7 +74,7 @@ export function renderMessage(msg, ctx = {}) {
         'div',
         { class: 'bubble' },
         h('div', { class: 'note-author', text: `🔒 ${msg.authorName || 'Note'} · private note` }),
-        h('div', { class: 'text', text: msg.content }),
+        h('div', { class: 'text' }, linkify(msg.content)),
         h('div', { class: 'meta' }, h('time', { datetime: msg.createdAt, title: fullDateTime(msg.createdAt), text: clockTime(msg.createdAt) })),
       ),
     );
@@ -176,7 +177,8 @@ function renderQuote(reply, ctx) {
   );
 }
 
-const textBlock = (text, cls = 'text') => (text ? h('div', { class: cls, text }) : null);
+// Text with its http(s) links clickable (static/links.js); everything else stays text.
+const textBlock = (text, cls = 'text') => (text ? h('div', { class: cls }, linkify(text)) : null);
 
 /**
  * The server downloads inbound files from WhatsApp in the background: media.status says

@@ -5,8 +5,8 @@ run on the session event loop of this very process, so only Playwright's async A
 (the sync one would block the loop the servers need). The browser tests need one database
 kind only: they build their own SQLite stack.
 
-Screenshots land in test-artifacts/; with UPDATE_SCREENSHOT=1 the README's docs/chat-tab.png
-is rewritten too.
+Screenshots land in test-artifacts/; the README's docs/chat-tab.png is taken from the demo
+itself by `python -m tests.demo_screenshot`.
 """
 
 from __future__ import annotations
@@ -542,9 +542,5 @@ async def test_realistic_chat_tab_screenshot(open_page: Any, web: Stack) -> None
         await expect(conversation_item(page, "Asha Mrema").locator(".unread-badge")).to_have_count(0)
         await page.locator("#composer-input").blur()
         await screenshot(page, "chat-tab")
-        if os.environ.get("UPDATE_SCREENSHOT") == "1":
-            DOCS_SCREENSHOT.parent.mkdir(exist_ok=True)
-            await page.screenshot(path=str(DOCS_SCREENSHOT))
-            assert DOCS_SCREENSHOT.stat().st_size < 200_000
     finally:
         await web.meta_post("/simulate/reset", {})

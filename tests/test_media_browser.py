@@ -105,6 +105,11 @@ async def test_attach_sends_a_photo_with_the_typed_caption(open_page: Any, web: 
     await page.locator("#composer-input").fill("The blue one")
     await expect(page.locator("#composer-attach")).to_be_enabled()
     await page.locator("#composer-file").set_input_files(str(photo))
+    # Nothing leaves before the agent checks it: the preview, the typed text as the caption.
+    await expect(page.locator("#attach-preview")).to_be_visible()
+    await expect(page.locator("#attach-caption")).to_have_value("The blue one")
+    await expect(page.locator("#thread-messages .message.outbound")).to_have_count(0)
+    await page.locator("#attach-send").click()
     sent = page.locator("#thread-messages .message.outbound", has_text="The blue one")
     image = sent.locator("img.media-image")
     await expect(image).to_be_visible()
