@@ -313,3 +313,49 @@ CREATE INDEX IF NOT EXISTS messages_content_words ON messages USING gin (to_tsve
 CREATE INDEX IF NOT EXISTS conversations_names_words ON conversations
     USING gin (to_tsvector('simple', lower(trim(coalesce(contact_name, '') || ' ' || coalesce(profile_name, '')))));
 -- dialect: all
+
+-- Notifications (issue 12). No foreign key to conversations: a merge folds one conversation
+-- into another, and these rows must never stand in its way.
+-- Blue ticks given (server/receipts.py, READ_RECEIPTS): the newest customer message ticked.
+CREATE TABLE IF NOT EXISTS read_receipts (
+    conversation_id BIGINT PRIMARY KEY,
+    wamid TEXT NOT NULL,
+    sent_at BIGINT NOT NULL
+);
+-- Each user's notification preferences (server/preferences.py); no row: the defaults.
+-- scope: mine (assigned to them), queue (and the unassigned queue), all (all they may see).
+CREATE TABLE IF NOT EXISTS notification_preferences (
+    user_id BIGINT PRIMARY KEY REFERENCES users(id),
+    sound INTEGER NOT NULL DEFAULT 1,
+    desktop INTEGER NOT NULL DEFAULT 1,
+    scope TEXT NOT NULL DEFAULT 'all',
+    updated_at BIGINT NOT NULL
+);
+-- Web Push (server/vapid.py, server/push.py): the server's VAPID key pair, made once.
+CREATE TABLE IF NOT EXISTS vapid_keys (
+    id INTEGER PRIMARY KEY,
+    private_key TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+-- A browser's push subscription (one per device and user): where to send, and its keys.
+CREATE TABLE IF NOT EXISTS push_subscriptions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id BIGINT NOT NULL REFERENCES users(id),
+    endpoint TEXT NOT NULL UNIQUE,
+    p256dh TEXT NOT NULL,
+    auth TEXT NOT NULL,
+    device TEXT NOT NULL DEFAULT '',
+    created_at BIGINT NOT NULL,
+    last_used_at BIGINT
+);
+CREATE INDEX IF NOT EXISTS push_subscriptions_user ON push_subscriptions (user_id);
+-- Which conversation each open dashboard shows (server/presence.py), so nobody is pushed
+-- about the conversation in front of them; rows older than a minute are ignored.
+CREATE TABLE IF NOT EXISTS dashboard_views (
+    client_id TEXT PRIMARY KEY,
+    user_id BIGINT NOT NULL,
+    conversation_id BIGINT,
+    seen_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dashboard_views_user ON dashboard_views (user_id, conversation_id);

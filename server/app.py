@@ -19,7 +19,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from . import api, errors, logs, media, numbers, retry, templates, webhook, webhook_admin
+from . import api, errors, logs, media, numbers, preferences, retry, templates, webhook, webhook_admin
 from .assignments import SnoozeWaker
 from .bodylimit import BodyLimitMiddleware
 from .db import Database, now_ms
@@ -29,6 +29,7 @@ from .ingest import Ingest
 from .outbox import Outbox
 from .passwords import HashPool
 from .realtime import Hub, websocket_endpoint
+from .receipts import ReadReceipts
 from .services import Services, services
 from .settings import Settings
 from .store import Store
@@ -145,6 +146,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await deliveries.start()
             # Stopped first: it waits for sends in flight, which need everything above.
             stack.push_async_callback(deliveries.stop)
+            outbox = Outbox(store, cloud)
+            # READ_RECEIPTS (server/receipts.py): opening or answering gives the blue ticks.
+            outbox.receipts = store.receipts = ReadReceipts(
+                db, cloud, settings.read_receipts, deliveries.background, settings.send_wait
+            )
             running = Services(
                 settings=settings,
                 db=db,
@@ -152,7 +158,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 hub=hub,
                 cloud=cloud,
                 deliveries=deliveries,
-                outbox=Outbox(store, cloud),
+                outbox=outbox,
                 media=media_service,
                 templates=template_service,
                 ingest=ingest,
@@ -200,6 +206,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *templates.routes,
         *webhook_admin.routes,
         *retry.routes,
+        *preferences.routes,
         *api.routes,
         Mount("/static", StaticFiles(directory=static_dir, check_dir=False), name="static"),
     ]

@@ -579,6 +579,8 @@ class Demo:
             "",
             f"Customers write every {interval * 0.5:g}-{interval * 1.5:g} s. Reply in the dashboard and watch"
             " the ticks: sent, delivered, read.",
+            "Notifications: the bell in the header turns them on (Try it shows one); with the tab in the"
+            " background, the next customer message pops up.",
             f"Meta stand-in: {self.meta_url} (replies go to it, signed webhooks come back). "
             f"Database: {self.settings.database_url}",
             "Press Ctrl+C to stop.",

@@ -14,6 +14,7 @@ from typing import Any
 from . import reads
 from .auth import User
 from .delivery import send_and_record
+from .receipts import ReadReceipts
 from .store import Outbound, Store
 from .whatsapp import CloudAPI, SendError
 
@@ -25,6 +26,8 @@ async def deliver(store: Store, outbound: Outbound, send: Callable[[str], Awaita
     failed with a reason the agent can read. In the server this runs in the background
     (server/delivery.py): the reply is returned as it stands after at most SEND_WAIT seconds.
     A duplicate (same client id) is not sent again."""
+    if store.receipts is not None and not outbound.duplicate:
+        await store.receipts.replied(outbound.message)  # READ_RECEIPTS=on_reply
     if store.deliveries is not None:
         return await store.deliveries.deliver(outbound, send)
     if outbound.duplicate:
@@ -33,6 +36,9 @@ async def deliver(store: Store, outbound: Outbound, send: Callable[[str], Awaita
 
 
 class Outbox:
+    # READ_RECEIPTS (server/receipts.py); None: blue ticks on open, as before the setting.
+    receipts: ReadReceipts | None = None
+
     def __init__(self, store: Store, cloud: CloudAPI) -> None:
         self.store = store
         self.cloud = cloud
@@ -58,7 +64,9 @@ class Outbox:
     async def mark_read(self, user: User, conversation_id: int) -> dict[str, Any]:
         """Clear this user's badge here, and (for the assignee) give the customer blue ticks there."""
         conversation, wamid = await reads.mark_read(self.store, user, conversation_id)
-        if wamid:
+        if wamid and self.receipts is not None:
+            await self.receipts.opened(conversation_id, wamid, conversation.get("businessNumberId"))
+        elif wamid:
             # The local read state stands at once; blue ticks are a courtesy that may fail,
             # and an unreachable Graph API must not hold the agent's request.
             if self.store.deliveries is not None:

@@ -80,6 +80,8 @@ class Settings:
     whatsapp_business_account_id: str = ""
     # Agents see (and may claim) the unassigned queue, not only their own conversations.
     agents_see_unassigned: bool = False
+    # When customers get blue ticks: on_open, on_reply or never (server/receipts.py).
+    read_receipts: str = "on_open"
     static_dir: str = field(default_factory=lambda: str(Path(__file__).resolve().parent.parent / "static"))
 
     @classmethod
@@ -178,6 +180,8 @@ def _parse(name: str, kind: str, raw: str) -> object:
         scheme, sep, rest = raw.partition("://")
         if not sep or scheme.lower() not in schemes or (scheme.lower() != "memory" and not rest.strip("/")):
             raise SettingError(name, re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", raw), f"expected {example}")
+    if name == "READ_RECEIPTS" and raw not in ("on_open", "on_reply", "never"):
+        raise SettingError(name, raw, "expected on_open, on_reply or never")
     if name == "DEFAULT_REGION" and raw.upper() not in phonenumbers.SUPPORTED_REGIONS:
         raise SettingError(name, raw, "expected a two-letter country code such as TZ, DE or US")
     return raw

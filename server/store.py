@@ -63,6 +63,8 @@ class Store:
         # The server's background sender (server/delivery.py); None in the CLI, which sends
         # in the foreground. Replies stored here name the process sending them (send_by).
         self.deliveries: Any = None
+        # READ_RECEIPTS (server/receipts.py): a reply may give the customer blue ticks.
+        self.receipts: Any = None
         self.process_id: str | None = None
 
     # -- events --------------------------------------------------------------------------

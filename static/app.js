@@ -2,11 +2,12 @@
 
 import { api, getToken, setToken, clearToken, revokeToken, syncMediaCookie, onUnauthorized } from './api.js';
 import { $ } from './dom.js';
-import { initChat, startChat, resetChat, applyEvent, pollFallback, onChatShown, resolveOpen, stepConversation, toggleNoteMode } from './chat.js';
+import { initChat, startChat, resetChat, applyEvent, pollFallback, onChatShown, resolveOpen, stepConversation, toggleNoteMode, openConversation } from './chat.js';
 import { initAgents, loadAgents, resetAgents, startAgents } from './agents.js';
 import { initShortcuts } from './shortcuts.js';
 import { initInvitations, startInvitations, resetInvitations, loadInvitations } from './invitations.js';
 import { startLive, stopLive } from './live.js';
+import { initNotify, notifyEvent, startNotify, stopNotify } from './notify.js';
 
 const STATUS_TEXT = { live: 'Live', polling: 'Polling every 3 s', offline: 'Offline' };
 
@@ -46,8 +47,12 @@ async function startSession() {
   startInvitations(me);
   startAgents(me);
   selectTab('chat');
+  startNotify(me);
   startLive({
-    onEvent: applyEvent,
+    onEvent: (event) => {
+      applyEvent(event);
+      notifyEvent(event);
+    },
     onFallbackPoll: pollFallback,
     onUnauthorized: () => endSession('Your session has expired. Please sign in again.'),
     onStatus: setConnectionStatus,
@@ -73,6 +78,7 @@ function endSession(message = '') {
   }
   inSession = false;
   stopLive();
+  stopNotify();
   resetChat();
   resetInvitations();
   resetAgents();
@@ -134,6 +140,7 @@ function init() {
   initChat({ isActive: () => inSession && activeTab === 'chat', meChanged: showMe });
   initInvitations();
   initAgents({ meChanged: showMe });
+  initNotify({ open: (id) => (selectTab('chat'), openConversation(id)) });
   initShortcuts({
     enabled: () => inSession,
     search: () => (selectTab('chat'), $('#conversation-search').focus()),
