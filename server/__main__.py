@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import uvicorn
 
-from . import demo, ingest, invitation_csv, logs, media, templates
+from . import demo, ingest, invitation_csv, logs, media_downloads, templates
 from .auth import hash_password, new_token
 from .db import Database
 from .errors import AppError
@@ -255,7 +255,7 @@ def cmd_download_media(args: argparse.Namespace, settings: Settings) -> int:
         return 1
 
     async def work(store: Store, cloud: CloudAPI) -> int:
-        service = media.MediaService(store.db, store, cloud, settings)
+        service = media_downloads.MediaDownloads(store.db, store, cloud, settings)
         queued = await service.backfill()
         if queued:
             print(f"queued {queued} file(s) of older messages")
@@ -357,7 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--status-delay", type=float, default=0.5, help="seconds between sent, delivered and read")
     p.set_defaults(func=cmd_fake_meta)
 
-    # Media downloads and templates live in server/media.py and server/templates.py.
+    # Media downloads and templates live in server/media_downloads.py and server/templates.py.
     p = sub.add_parser("download-media", help="download pending inbound media now (retries by hand)")
     p.add_argument(
         "--retry-failed", action="store_true", help="also retry files marked unavailable (with a fresh set of attempts)"

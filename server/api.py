@@ -21,7 +21,10 @@ from .auth import (
 )
 from .errors import BadRequest, Forbidden, Invalid, NotFound, Unauthenticated
 from .sanitize import storable
+from .send_parse import parse_send
+from .sends import Send, Target
 from .services import services
+from .upload_form import read_file_send
 from .visibility import visible_conversation
 
 log = logging.getLogger(__name__)
@@ -240,8 +243,8 @@ async def list_messages(request: Request, user: User) -> Response:
     return JSONResponse(items)
 
 
-def send_target(request: Request, body: dict[str, Any]) -> tuple[int | None, str | None, str | None]:
-    """(conversationId, phoneNumber, clientId) of a send, from a JSON body or form fields."""
+def send_target(request: Request, body: dict[str, Any]) -> Target:
+    """Who a send goes to (conversationId or phoneNumber, clientId), from a JSON body or form fields."""
     conversation_id = body.get("conversationId")
     if conversation_id is not None:
         if isinstance(conversation_id, bool) or (
@@ -260,36 +263,30 @@ def send_target(request: Request, body: dict[str, Any]) -> tuple[int | None, str
     client_id = body.get("clientId") or request.headers.get("idempotency-key") or None
     if client_id is not None:
         client_id = str(client_id)[:200]
-    return conversation_id, str(phone) if phone is not None else None, client_id
+    number_id = body.get("businessNumberId")
+    if number_id is not None and (isinstance(number_id, bool) or not isinstance(number_id, (str, int))):
+        raise Invalid("businessNumberId must be a business number id", "invalid_field")
+    return Target(
+        conversation_id,
+        str(phone) if phone is not None else None,
+        client_id,
+        str(number_id) if number_id is not None else None,
+    )
 
 
 @authenticated
 async def send(request: Request, user: User) -> Response:
-    """Text (JSON `content`), a template (JSON `template`, server/templates.py) or a file
-    (multipart/form-data, server/media.py)."""
+    """Any reply: JSON (server/send_parse.py) or a file as multipart/form-data
+    (server/upload_form.py), sent by the outbox (server/outbox.py)."""
+    what: Send
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        return await services(request).media.send_form(request, user, send_target)
-    body = await json_body(request)
-    conversation_id, phone, client_id = send_target(request, body)
-    if body.get("template") is not None:
-        message = await request.app.state.templates.send(
-            user, body["template"], phone=phone, conversation_id=conversation_id, client_id=client_id
-        )
-        return JSONResponse(message, status_code=201)
-    content = body.get("content")
-    if content is not None and not isinstance(content, str):
-        raise Invalid("content must be text", "invalid_field")
-    number_id = body.get("businessNumberId")
-    if number_id is not None and (isinstance(number_id, bool) or not isinstance(number_id, (str, int))):
-        raise Invalid("businessNumberId must be a business number id", "invalid_field")
-    message = await request.app.state.outbox.send_text(
-        user,
-        content or "",
-        phone=phone,
-        conversation_id=conversation_id,
-        client_id=client_id,
-        number_id=str(number_id) if number_id is not None else None,
-    )
+        fields, what = await read_file_send(request)
+        target = send_target(request, fields)
+    else:
+        body = await json_body(request)
+        target = send_target(request, body)
+        what = parse_send(body)
+    message = await services(request).outbox.send(user, target, what)
     return JSONResponse(message, status_code=201)
 
 

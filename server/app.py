@@ -19,13 +19,16 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from . import api, errors, logs, media, numbers, preferences, retry, templates, webhook, webhook_admin
+from . import api, errors, logs, media_serve, numbers, preferences, retry, templates, templates_api, webhook, webhook_admin
 from .assignments import SnoozeWaker
 from .bodylimit import BodyLimitMiddleware
 from .db import Database, now_ms
 from .delivery import Deliveries
 from .headers import SecurityHeadersMiddleware
 from .ingest import Ingest
+from .media_downloads import MediaDownloads
+from .media_rules import UPLOAD_MAX_BYTES
+from .media_storage import media_store_for
 from .outbox import Outbox
 from .passwords import HashPool
 from .realtime import Hub, websocket_endpoint
@@ -80,7 +83,7 @@ def body_limits(settings: Settings) -> Callable[[logs.Scope], int]:
         if path == "/webhook":
             return settings.webhook_max_bytes
         if path in UPLOAD_PATHS and _is_multipart(scope):
-            return media.UPLOAD_MAX_BYTES
+            return UPLOAD_MAX_BYTES
         if path == "/api/invitations/import":
             return api.IMPORT_MAX_BYTES
         return settings.api_max_bytes
@@ -126,8 +129,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             cloud = CloudAPI.from_settings(client, settings)
             deliveries = Deliveries(db, store, settings.send_wait, settings.shutdown_send_wait)
             store.deliveries, store.process_id = deliveries, deliveries.process_id
-            # Inbound media downloads and the template copy run in the background (media.py, templates.py).
-            media_service = media.MediaService(db, store, cloud, settings)
+            # Inbound media downloads and the template copy run in the background
+            # (media_downloads.py, templates.py); every reply leaves through the outbox.
+            files = media_store_for(settings)
+            media_service = MediaDownloads(db, store, cloud, settings, files)
             template_service = templates.TemplateService(db, store, cloud, settings)
             media_service.start()
             stack.push_async_callback(media_service.stop)
@@ -146,7 +151,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await deliveries.start()
             # Stopped first: it waits for sends in flight, which need everything above.
             stack.push_async_callback(deliveries.stop)
-            outbox = Outbox(store, cloud)
+            outbox = Outbox(store, cloud, template_service, files)
             # READ_RECEIPTS (server/receipts.py): opening or answering gives the blue ticks.
             outbox.receipts = store.receipts = ReadReceipts(
                 db, cloud, settings.read_receipts, deliveries.background, settings.send_wait
@@ -202,8 +207,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/webhook", webhook.verify_subscription, methods=["GET"]),
         Route("/webhook", webhook.receive, methods=["POST"]),
         WebSocketRoute("/ws", websocket_endpoint),
-        *media.routes,
-        *templates.routes,
+        *media_serve.routes,
+        *templates_api.routes,
         *webhook_admin.routes,
         *retry.routes,
         *preferences.routes,

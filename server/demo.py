@@ -38,6 +38,7 @@ import uvicorn
 
 from . import numbers
 from .errors import Conflict
+from .sends import Target, TextSend
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -548,7 +549,7 @@ class Demo:
             if customer.fails_first_reply:
                 self.meta.fail_sends_to(customer.wa_id, customer.fails_first_reply)
             await outbox.mark_read(admin, conversation)
-            await outbox.send_text(admin, text, conversation_id=conversation)
+            await outbox.send(admin, Target(conversation_id=conversation), TextSend(text))
 
     def _media_dir(self) -> str:
         media_dir = str(getattr(self.settings, "media_dir", "data/demo-media"))

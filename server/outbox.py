@@ -1,27 +1,40 @@
-"""Agent replies: stored first, then sent through the Cloud API, the outcome recorded.
+"""Agent replies: the one way out. Stored first, then sent through the Cloud API, the
+outcome recorded.
 
-The order matters: a message the agent typed exists in the database before Meta is called,
-so a crash, a timeout or a refusal leaves it visible with its reason instead of lost.
+Every kind of reply (text, template, file) arrives here already parsed (server/sends.py)
+and leaves through `Outbox.send`: checked against WhatsApp's rules, stored as pending, then
+handed to Meta. The order matters: a message the agent typed exists in the database before
+Meta is called, so a crash, a timeout or a refusal leaves it visible with its reason instead
+of lost.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from . import reads
+from . import media_files, reads
 from .auth import User
-from .delivery import send_and_record
+from .db import Tx
+from .delivery import Send, send_and_record
+from .media_rules import check_file
+from .media_storage import MediaStore, keep
 from .receipts import ReadReceipts
+from .sends import FileSend, Target, TemplateSend, TextSend
+from .sends import Send as Parsed
 from .store import Outbound, Store
+from .templates import TemplateService
 from .whatsapp import CloudAPI, SendError
 
 log = logging.getLogger(__name__)
 
 
-async def deliver(store: Store, outbound: Outbound, send: Callable[[str], Awaitable[str]]) -> dict[str, Any]:
+async def deliver(store: Store, outbound: Outbound, send: Send) -> dict[str, Any]:
     """Hand a stored reply to Meta with `send(to)` and record the outcome: its wamid, or
     failed with a reason the agent can read. In the server this runs in the background
     (server/delivery.py): the reply is returned as it stands after at most SEND_WAIT seconds.
@@ -29,37 +42,107 @@ async def deliver(store: Store, outbound: Outbound, send: Callable[[str], Awaita
     if store.receipts is not None and not outbound.duplicate:
         await store.receipts.replied(outbound.message)  # READ_RECEIPTS=on_reply
     if store.deliveries is not None:
-        return await store.deliveries.deliver(outbound, send)
+        result: dict[str, Any] = await store.deliveries.deliver(outbound, send)
+        return result
     if outbound.duplicate:
         return outbound.message
     return await send_and_record(store, outbound, send)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A reply checked and ready to store: its message type and text, what is stored beside
+    it, and how the stored reply is handed to Meta (`call(outbound)` gives `send(to)`)."""
+
+    kind: str
+    content: str
+    call: Callable[[Outbound], Send]
+    media: dict[str, Any] | None = None
+    data: Any = None
+    after_insert: Callable[[Tx, int], Awaitable[None]] | None = None
 
 
 class Outbox:
     # READ_RECEIPTS (server/receipts.py); None: blue ticks on open, as before the setting.
     receipts: ReadReceipts | None = None
 
-    def __init__(self, store: Store, cloud: CloudAPI) -> None:
+    def __init__(self, store: Store, cloud: CloudAPI, templates: TemplateService, files: MediaStore) -> None:
         self.store = store
         self.cloud = cloud
+        self.templates = templates
+        self.files = files
 
-    async def send_text(
-        self,
-        user: User,
-        content: str,
-        phone: str | None = None,
-        conversation_id: int | None = None,
-        client_id: str | None = None,
-        number_id: str | None = None,
-    ) -> dict[str, Any]:
+    async def send(self, user: User, target: Target, what: Parsed) -> dict[str, Any]:
+        """Check, store, then hand to Meta any reply: the message as it stands after at most
+        SEND_WAIT seconds (a 422 before anything is stored when WhatsApp would refuse it)."""
+        prepared = await self._prepare(what)
         outbound = await self.store.create_outbound(
-            user, content, phone, conversation_id, client_id, number_id=number_id
+            user,
+            prepared.content,
+            target.phone,
+            target.conversation_id,
+            target.client_id,
+            kind=prepared.kind,
+            media=prepared.media,
+            data=prepared.data,
+            after_insert=prepared.after_insert,
+            number_id=target.number_id,
         )
-        return await deliver(
-            self.store,
-            outbound,
-            lambda to: self.cloud.send_text(to, outbound.message["content"], from_id=outbound.number_id),
+        return await deliver(self.store, outbound, prepared.call(outbound))
+
+    async def _prepare(self, what: Parsed) -> Prepared:
+        if isinstance(what, TextSend):
+            return Prepared("text", what.content, self._text)
+        if isinstance(what, TemplateSend):
+            return await self._template(what)
+        return await self._file(what)
+
+    def _text(self, outbound: Outbound) -> Send:
+        return lambda to: self.cloud.send_text(to, outbound.message["content"], from_id=outbound.number_id)
+
+    async def _template(self, what: TemplateSend) -> Prepared:
+        template, data, content = await self.templates.resolve(what.spec)
+
+        def call(outbound: Outbound) -> Send:
+            return lambda to: self.cloud.send_message(to, "template", template, from_id=outbound.number_id)
+
+        return Prepared("template", content, call, data=data)
+
+    async def _file(self, what: FileSend) -> Prepared:
+        """The file is checked against WhatsApp's limits and kept in the media store before
+        its message is stored; it is uploaded to Meta when it is sent, and sent by the id
+        Meta gives back."""
+        file = check_file(what.data, what.filename, what.content_type, what.caption, what.requested)
+        data = what.data
+        key, digest = await keep(self.files, data)
+        local_id = "out-" + uuid.uuid4().hex
+        media = {
+            "id": local_id,
+            "mimeType": file.mime,
+            "sha256": digest,
+            "caption": file.caption or None,
+            "filename": file.filename,
+            "size": len(data),
+            "status": "ready",
+        }
+        record = partial(
+            _record_file, local_id=local_id, mime=file.mime, sha256=digest, size=len(data), key=key, name=file.filename
         )
+
+        def call(outbound: Outbound) -> Send:
+            async def upload_and_send(to: str) -> str:
+                media_id = await self.cloud.upload_media(data, file.mime, file.filename, from_id=outbound.number_id)
+                body: dict[str, Any] = {"id": media_id}
+                if file.caption:
+                    body["caption"] = file.caption
+                if file.kind == "document":
+                    body["filename"] = file.filename
+                return await self.cloud.send_message(to, file.kind, body, from_id=outbound.number_id)
+
+            return upload_and_send
+
+        content = file.caption or (file.filename if file.kind == "document" else "")
+        return Prepared(file.kind, content, call, media=media, after_insert=record)
 
     async def mark_read(self, user: User, conversation_id: int) -> dict[str, Any]:
         """Clear this user's badge here, and (for the assignee) give the customer blue ticks there."""
@@ -81,3 +164,9 @@ class Outbox:
             await self.cloud.mark_read(wamid, from_id=from_id)
         except SendError as exc:
             log.warning("mark-read of %s on WhatsApp failed: %s", wamid, exc)
+
+
+async def _record_file(
+    tx: Tx, message_id: int, *, local_id: str, mime: str, sha256: str, size: int, key: str, name: str
+) -> None:
+    await media_files.record_outbound(tx, local_id, message_id, mime, sha256, size, key, name)

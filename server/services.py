@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from .db import Database
     from .delivery import Deliveries
     from .ingest import Ingest
-    from .media import MediaService
+    from .media_downloads import MediaDownloads
     from .outbox import Outbox
     from .passwords import HashPool
     from .realtime import Hub
@@ -39,7 +39,7 @@ class Services:
     cloud: CloudAPI
     deliveries: Deliveries
     outbox: Outbox
-    media: MediaService
+    media: MediaDownloads
     templates: TemplateService
     ingest: Ingest
     snoozer: SnoozeWaker

@@ -15,7 +15,7 @@ from . import merge, queries
 from .auth import User
 from .db import Database, Tx, now_ms
 from .errors import Conflict, Forbidden, Invalid, NotFound, Refused  # noqa: F401 (Refused: old importers)
-from .media import queue_download
+from .media_files import queue_download
 from .phones import InvalidPhone, lookup_keys, match_key, normalize
 from .visibility import may_see, visible_conversation
 from .webhook import Inbound, Reaction
@@ -376,7 +376,7 @@ class Store:
         if message_id is None:
             return False
         await self._touch_conversation(tx, conv["id"], message_id, msg.timestamp_ms, inbound=True)
-        if media_id:  # downloaded in the background (server/media.py), never twice
+        if media_id:  # downloaded in the background (server/media_downloads.py), never twice
             await queue_download(tx, media_id, message_id)
             tx.after_commit.append(lambda: self.media_queued())
         await self._emit_message(tx, "message.created", message_id, conv["owner_id"])

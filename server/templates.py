@@ -4,7 +4,7 @@ A template is the only message WhatsApp accepts once the customer's 24-hour wind
 closed, so sending one is allowed then. The copy is refreshed by `python -m server
 sync-templates`, `POST /api/templates/sync` (admins), and in the background at start-up when
 WHATSAPP_BUSINESS_ACCOUNT_ID is set. A template send is checked against the copy (known,
-approved, the right number of parameters) before Meta is called.
+approved, the right number of parameters) before Meta is called; the outbox sends it.
 """
 
 from __future__ import annotations
@@ -17,16 +17,9 @@ import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
-
 from . import queries
-from .api import authenticated
-from .auth import User
 from .db import Database, Tx, now_ms
-from .errors import Forbidden, Invalid, Unavailable, UpstreamFailed
-from .outbox import deliver
+from .errors import Invalid
 from .settings import MissingSetting
 from .shapes import as_list, as_object
 from .whatsapp import CloudAPI, SendError
@@ -347,49 +340,3 @@ class TemplateService:
             data["header"] = fill(row["header_text"], header_names, header_values)
         content = fill(row["body"], body_names, body_values)
         return template, data, content
-
-    async def send(
-        self,
-        user: User,
-        spec: Any,
-        phone: str | None = None,
-        conversation_id: int | None = None,
-        client_id: str | None = None,
-    ) -> dict[str, Any]:
-        template, data, content = await self.resolve(spec)
-        outbound = await self.store.create_outbound(
-            user, content, phone, conversation_id, client_id, kind="template", data=data
-        )
-        return await deliver(
-            self.store,
-            outbound,
-            lambda to: self.cloud.send_message(to, "template", template, from_id=outbound.number_id),
-        )
-
-
-# -- HTTP ----------------------------------------------------------------------------------
-
-
-@authenticated
-async def list_templates(request: Request, user: User) -> Response:
-    include_all = request.query_params.get("status", "").lower() == "all"
-    return JSONResponse(await request.app.state.templates.list_for_api(include_all))
-
-
-@authenticated
-async def sync_templates(request: Request, user: User) -> Response:
-    if not user.is_admin:
-        raise Forbidden("only admins can refresh the templates", "admin_only")
-    try:
-        items = await request.app.state.templates.sync()
-    except MissingSetting as exc:
-        raise Unavailable(str(exc), "not_configured") from None
-    except SendError as exc:
-        raise UpstreamFailed(f"listing the templates from WhatsApp failed: {exc}", "whatsapp_failed") from None
-    return JSONResponse({"synced": len(items), "templates": items})
-
-
-routes = [
-    Route("/api/templates", list_templates, methods=["GET"]),
-    Route("/api/templates/sync", sync_templates, methods=["POST"]),
-]

@@ -1,0 +1,51 @@
+"""What an agent asked to send, parsed: the one shape every reply has on its way out.
+
+The HTTP layer (server/api.py, server/upload_form.py) turns a request into a `Target` and
+one of the `Send` kinds; the outbox (server/outbox.py) is the only place that stores and
+sends them. Keeping the parsed form typed means a new kind of message is a new dataclass
+here and one branch in the outbox, not a new path from the route to Meta.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Target:
+    """Who a reply goes to: a conversation, or a phone number (and then, optionally, which
+    business number it leaves from). `client_id` makes a retried request safe."""
+
+    conversation_id: int | None = None
+    phone: str | None = None
+    client_id: str | None = None
+    number_id: str | None = None
+
+
+@dataclass(frozen=True)
+class TextSend:
+    content: str
+
+
+@dataclass(frozen=True)
+class TemplateSend:
+    """The request's `template` object as given; server/templates.py checks it against the
+    local copy of the account's templates (it needs the database to do so)."""
+
+    spec: Any
+
+
+@dataclass(frozen=True)
+class FileSend:
+    """A file the agent attached, with what the browser said about it; server/media_rules.py
+    decides what WhatsApp will take it as."""
+
+    data: bytes
+    filename: str | None
+    content_type: str | None
+    caption: str = ""
+    requested: str | None = None  # the form's `type` field: image, video, audio, document, sticker
+
+
+Send = TextSend | TemplateSend | FileSend
