@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from server import fake_meta_checks
 from server.signature import sign
 
 log = logging.getLogger("fake_meta")
@@ -430,7 +431,7 @@ class FakeMeta:
                 100,
                 error_data={"messaging_product": "whatsapp", "details": f"The parameter {missing} is required."},
             )
-        refusal = self._check_message(body)
+        refusal = self._check_message(body) or self._check_more(body)
         if refusal is not None:
             return refusal
         # `recipient`: a business-scoped user id, for customers known only by it.
@@ -506,6 +507,14 @@ class FakeMeta:
                         },
                     )
         return None
+
+    def _check_more(self, body: dict[str, Any]) -> JSONResponse | None:
+        """Locations, contact cards, interactive messages, voice notes (server/fake_meta_checks.py)."""
+        found = fake_meta_checks.check(body, self.media)
+        if found is None:
+            return None
+        details = {"messaging_product": "whatsapp", "details": found.details}
+        return _graph_error(found.status, found.message, found.code, error_data=details)
 
     # ---- media and templates ----------------------------------------------------------
 

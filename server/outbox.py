@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from . import media_files, reads
+from . import media_files, reads, voice
 from .auth import User
 from .db import Tx
 from .delivery import Send, send_and_record
 from .media_rules import check_file
 from .media_storage import MediaStore, keep
 from .receipts import ReadReceipts
-from .sends import FileSend, Target, TemplateSend, TextSend
+from .sends import FileSend, RichSend, Target, TemplateSend, TextSend
 from .sends import Send as Parsed
 from .store import Outbound, Store
 from .templates import TemplateService
@@ -95,6 +95,8 @@ class Outbox:
             return Prepared("text", what.content, self._text)
         if isinstance(what, TemplateSend):
             return await self._template(what)
+        if isinstance(what, RichSend):
+            return self._rich(what)
         return await self._file(what)
 
     def _text(self, outbound: Outbound) -> Send:
@@ -108,12 +110,21 @@ class Outbox:
 
         return Prepared("template", content, call, data=data)
 
+    def _rich(self, what: RichSend) -> Prepared:
+        def call(outbound: Outbound) -> Send:
+            return lambda to: self.cloud.send_message(to, what.kind, what.body, from_id=outbound.number_id)
+
+        return Prepared(what.kind, what.content, call, data=what.data)
+
     async def _file(self, what: FileSend) -> Prepared:
         """The file is checked against WhatsApp's limits and kept in the media store before
         its message is stored; it is uploaded to Meta when it is sent, and sent by the id
         Meta gives back."""
-        file = check_file(what.data, what.filename, what.content_type, what.caption, what.requested)
-        data = what.data
+        data, filename, content_type, requested = what.data, what.filename, what.content_type, what.requested
+        if what.voice:  # a recording: OGG/Opus, the only audio WhatsApp plays as a voice note
+            data = await asyncio.to_thread(voice.to_ogg_opus, data)
+            filename, content_type, requested = voice.VOICE_NAME, voice.VOICE_MIME, "audio"
+        file = check_file(data, filename, content_type, what.caption, requested)
         key, digest = await keep(self.files, data)
         local_id = "out-" + uuid.uuid4().hex
         media = {
@@ -125,6 +136,8 @@ class Outbox:
             "size": len(data),
             "status": "ready",
         }
+        if what.voice:
+            media["voice"] = True
         record = partial(
             _record_file, local_id=local_id, mime=file.mime, sha256=digest, size=len(data), key=key, name=file.filename
         )
@@ -137,6 +150,8 @@ class Outbox:
                     body["caption"] = file.caption
                 if file.kind == "document":
                     body["filename"] = file.filename
+                if what.voice:
+                    body["voice"] = True
                 return await self.cloud.send_message(to, file.kind, body, from_id=outbound.number_id)
 
             return upload_and_send

@@ -46,6 +46,19 @@ class FileSend:
     content_type: str | None
     caption: str = ""
     requested: str | None = None  # the form's `type` field: image, video, audio, document, sticker
+    voice: bool = False  # a recorded voice note: sent as OGG/Opus audio the phone plays as one
 
 
-Send = TextSend | TemplateSend | FileSend
+@dataclass(frozen=True)
+class RichSend:
+    """A location, contact cards or an interactive message, already checked
+    (server/rich_messages.py): `body` is the Graph object Meta documents for `kind`,
+    `content` the line shown in the thread and the list, `data` what is stored with it."""
+
+    kind: str  # location, contacts, interactive
+    body: dict[str, Any] | list[dict[str, Any]]
+    content: str
+    data: Any
+
+
+Send = TextSend | TemplateSend | FileSend | RichSend

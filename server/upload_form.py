@@ -1,6 +1,7 @@
 """A file send as multipart/form-data, read into the parsed form every send has.
 
-`POST /api/conversations/send` with `file`, optional `caption` and `type`, and the same
+`POST /api/conversations/send` with `file`, optional `caption` and `type` (`voice=true`: a
+recording to send as a voice note), and the same
 target fields as a JSON send (`conversationId` or `phoneNumber`, `clientId`). The upload is
 bounded before it is read: nothing larger than WhatsApp's largest file is accepted.
 """
@@ -32,5 +33,6 @@ async def read_file_send(request: Request) -> tuple[dict[str, str], FileSend]:
         data = await upload.read()
         fields = {k: v for k, v in form.multi_items() if isinstance(v, str) and v != ""}
         filename, content_type = upload.filename, upload.content_type
-    file = FileSend(data, filename, content_type, fields.get("caption") or "", fields.get("type"))
+    voice = fields.get("voice", "").lower() in ("1", "true", "yes", "on")
+    file = FileSend(data, filename, content_type, fields.get("caption") or "", fields.get("type"), voice=voice)
     return fields, file

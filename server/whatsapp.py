@@ -162,12 +162,12 @@ class CloudAPI:
         self,
         to: str,
         kind: str,
-        body: dict[str, Any],
+        body: dict[str, Any] | list[dict[str, Any]],
         reply_to_wamid: str | None = None,
         from_id: str | None = None,
     ) -> str:
         """Send a message of any type (`image`, `document`, `template`, …) whose object is
-        `body`; returns Meta's wamid. Retries transient failures."""
+        `body` (a list for `contacts`); returns Meta's wamid. Retries transient failures."""
         payload: dict[str, Any] = {
             "messaging_product": "whatsapp",
             "recipient_type": "individual",

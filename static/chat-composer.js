@@ -6,6 +6,8 @@ import { api, uuid } from './api.js';
 import { initAttach, updateAttach } from './attach.js';
 import { closeAttachPreview, initAttachPreview, openAttachPreview } from './chat-attach.js';
 import { closeEmoji, initEmoji, updateEmoji } from './chat-emoji.js';
+import { initShare, updateShare } from './chat-share.js';
+import { initVoice, updateVoice } from './chat-voice.js';
 import { el, state, upsertMessage, windowState } from './chat-state.js';
 import { reloadList, touchListRow } from './chat-list.js';
 import { openConversation, renderThread } from './chat-thread.js';
@@ -44,6 +46,8 @@ export function initComposer() {
   // A picked, dropped or pasted file opens the preview first (chat-attach.js).
   initAttach({ pick: openAttachPreview });
   initAttachPreview({ ...composerHooks, input: el['composer-input'], dropZone: el['thread-view'], onError: showSendError });
+  initShare(composerHooks);
+  initVoice({ ...composerHooks, onError: showSendError });
 }
 
 /** Note mode: what is typed becomes a private note for the team, never sent to the customer. */
@@ -70,6 +74,8 @@ export function updateComposer() {
   const ws = windowState();
   updateTemplateComposer(ws);
   updateAttach(ws);
+  updateShare(ws);
+  updateVoice(ws);
   const note = state.noteMode;
   const closed = ws === 'closed' && !note; // a note needs no open window
   el['composer-input'].disabled = closed;

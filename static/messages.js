@@ -232,7 +232,8 @@ function renderBody(msg) {
       const player =
         mediaPlaceholder(media, label) ||
         withFallback(h(isVideo ? 'video' : 'audio', { class: 'media', controls: true, preload: 'metadata', src: mediaUrl(media.id) }), label);
-      return [player, textBlock(caption, 'text caption')];
+      const voice = media && media.voice ? textBlock(TYPE_LABELS.voice, 'secondary voice-note-label') : null;
+      return [voice, player, textBlock(caption, 'text caption')];
     }
 
     case 'document': {
@@ -260,6 +261,7 @@ function renderBody(msg) {
       return renderContacts(data, msg.content);
 
     case 'interactive': {
+      if (data && (data.kind === 'button' || data.kind === 'list')) return renderInteractive(data); // the agent's
       const title = (data && data.title) || msg.content;
       return [
         h('div', { class: 'text interactive-title' }, '↩ ', title || ''),
@@ -295,6 +297,20 @@ function unsupportedName(msg) {
   const d = msg.data;
   const inner = d && ((d.unsupported && d.unsupported.type) || (d.type !== 'unsupported' && d.type));
   return typeof inner === 'string' && inner ? inner : 'unsupported';
+}
+
+/** Reply buttons or a list the agent sent, as the customer sees them. */
+function renderInteractive(data) {
+  const choices =
+    data.kind === 'button'
+      ? (data.buttons || []).map((b) => h('span', { class: 'interactive-choice', text: b.title }))
+      : [h('span', { class: 'interactive-choice', text: `☰ ${data.button || 'Menu'}` })];
+  return [
+    textBlock(data.header, 'text template-header'),
+    textBlock(data.body),
+    textBlock(data.footer, 'secondary'),
+    h('div', { class: 'interactive-choices' }, choices),
+  ];
 }
 
 function renderLocation(data, content) {
