@@ -38,6 +38,7 @@ import uvicorn
 
 from . import numbers
 from .errors import Conflict
+from .fake_meta_templates import rich_templates
 from .sends import Target, TextSend
 from .settings import Settings
 
@@ -375,6 +376,9 @@ class Demo:
             waba_id=WABA_ID,
             status_delay=args.status_delay,
         )
+        # Besides the stand-in's plain templates: one with an image header, a footer and
+        # URL / copy-code / quick-reply buttons, one with a document header, one with a video.
+        self.meta.templates += rich_templates()
         self.app = create_app(self.settings)
 
         class DemoInbox(_NoSignals, InboxServer):

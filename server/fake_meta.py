@@ -272,6 +272,7 @@ class FakeMeta:
             Route("/simulate/media-fail", self._sim_media_fail, methods=["POST"]),
             Route("/simulate/uploads", self._sim_uploads, methods=["GET"]),
             Route("/simulate/templates", self._sim_templates, methods=["POST"]),
+            Route("/simulate/template-status", self._sim_template_status, methods=["POST"]),
             Route("/{version}/{phone_id}/messages", self._messages, methods=["POST"]),
             Route("/{phone_id}/messages", self._messages, methods=["POST"]),
             Route("/{version}/{phone_id}/media", self._upload, methods=["POST"]),
@@ -510,7 +511,7 @@ class FakeMeta:
 
     def _check_more(self, body: dict[str, Any]) -> JSONResponse | None:
         """Locations, contact cards, interactive messages, voice notes (server/fake_meta_checks.py)."""
-        found = fake_meta_checks.check(body, self.media)
+        found = fake_meta_checks.check(body, self.media, self.templates)
         if found is None:
             return None
         details = {"messaging_product": "whatsapp", "details": found.details}
@@ -838,6 +839,38 @@ class FakeMeta:
         if "pageSize" in body:
             self.template_page_size = int(body["pageSize"])
         return JSONResponse({"templates": len(self.templates), "pageSize": self.template_page_size})
+
+    async def _sim_template_status(self, request: Request) -> JSONResponse:
+        """Meta's review of a template (`event`: APPROVED, REJECTED, PAUSED, DISABLED, …):
+        the account's template takes that status and a `message_template_status_update`
+        webhook says so, as Meta posts it."""
+        body = await _json_object(request)
+        event = str(body["event"]).upper()
+        found = next(
+            (t for t in self.templates if t["name"] == body["name"] and t["language"] == body["language"]), None
+        )
+        if found is not None and event in ("APPROVED", "REJECTED", "PAUSED", "DISABLED", "PENDING"):
+            found["status"] = event
+        value = {
+            "event": event,
+            "message_template_id": int(found["id"]) if found and str(found.get("id", "")).isdigit() else body.get("id"),
+            "message_template_name": body["name"],
+            "message_template_language": body["language"],
+            "reason": body.get("reason") or "NONE",
+        }
+        if found is not None and found.get("category"):
+            value["message_template_category"] = found["category"]
+        payload = {
+            "object": "whatsapp_business_account",
+            "entry": [
+                {
+                    "id": self.waba_id,
+                    "time": int(time.time()),
+                    "changes": [{"field": "message_template_status_update", "value": value}],
+                }
+            ],
+        }
+        return JSONResponse({"webhookStatus": await self.post_envelope(payload), "value": value})
 
     async def _sim_reset(self, request: Request) -> JSONResponse:
         """Back to a clean slate between tests, including pending status webhooks."""

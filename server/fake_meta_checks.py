@@ -108,9 +108,13 @@ def check_audio(obj: Any, media: dict[str, dict[str, Any]]) -> Refusal | None:
     return None
 
 
-def check(body: dict[str, Any], media: dict[str, dict[str, Any]]) -> Refusal | None:
+def check(
+    body: dict[str, Any], media: dict[str, dict[str, Any]], templates: list[dict[str, Any]] | None = None
+) -> Refusal | None:
     """The refusal Meta would answer for this message body, or None when it would take it."""
     kind = body.get("type")
+    if kind == "template":
+        return check_template(body.get("template"), templates or [], media)
     if kind == "location":
         return check_location(body.get("location"))
     if kind == "contacts":
@@ -119,4 +123,60 @@ def check(body: dict[str, Any], media: dict[str, dict[str, Any]]) -> Refusal | N
         return check_interactive(body.get("interactive"))
     if kind == "audio":
         return check_audio(body.get("audio"), media)
+    return None
+
+
+def _template_refusal(code: int, title: str, details: str, status: int = 400) -> Refusal:
+    return Refusal(status, f"(#{code}) {title}", code, details)
+
+
+def check_template(obj: Any, templates: list[dict[str, Any]], media: dict[str, dict[str, Any]]) -> Refusal | None:
+    """A media header needs its file (an uploaded id or a link) of the header's type; a URL
+    button with {{1}} needs its suffix, a copy-code button its code (Meta's 132012/131008)."""
+    if not isinstance(obj, dict) or not isinstance(obj.get("language"), dict):
+        return None  # the stand-in's own template check answers these
+    found = next(
+        (t for t in templates if t["name"] == obj.get("name") and t["language"] == obj["language"].get("code")), None
+    )
+    if found is None:
+        return None
+    given = [c for c in obj.get("components") or [] if isinstance(c, dict)]
+    for comp in found.get("components") or []:
+        kind = str(comp.get("type", "")).upper()
+        if kind == "HEADER" and str(comp.get("format", "TEXT")).upper() in ("IMAGE", "VIDEO", "DOCUMENT"):
+            fmt = str(comp["format"]).lower()
+            header = next((c for c in given if str(c.get("type")).lower() == "header"), None)
+            params = header.get("parameters") if header else None
+            param = params[0] if isinstance(params, list) and params and isinstance(params[0], dict) else {}
+            file = param.get(fmt) if param.get("type") == fmt else None
+            if not isinstance(file, dict) or not (file.get("id") or file.get("link")):
+                return _template_refusal(
+                    132012,
+                    "Parameter format does not match format in the created template",
+                    f"header: Format mismatch, expected {fmt.upper()}, received {param.get('type') or 'nothing'}",
+                )
+            if file.get("id") and str(file["id"]) not in media:
+                return _template_refusal(131053, "Media upload error", f"Unknown media id {file['id']}.")
+        if kind == "BUTTONS":
+            for index, button in enumerate(comp.get("buttons") or []):
+                btype = str(button.get("type", "")).upper()
+                needs = (btype == "URL" and "{{" in str(button.get("url", ""))) or btype == "COPY_CODE"
+                if not needs:
+                    continue
+                sub_type = "url" if btype == "URL" else "copy_code"
+                match = next(
+                    (
+                        c
+                        for c in given
+                        if str(c.get("type")).lower() == "button"
+                        and c.get("sub_type") == sub_type
+                        and str(c.get("index")) == str(index)
+                        and c.get("parameters")
+                    ),
+                    None,
+                )
+                if match is None:
+                    return _template_refusal(
+                        131008, "Required parameter is missing", f"buttons[{index}]: a {sub_type} parameter is required"
+                    )
     return None

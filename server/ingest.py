@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from . import amend
+from . import amend, template_status
 from .db import Database, Tx, now_ms
 from .store import Store
 from .webhook import Inbound, Parsed, Reaction, Status, UnknownShape, parse
@@ -140,6 +140,7 @@ def _items(p: Prepared) -> list[tuple[str, Any]]:
         + [("reaction", r) for r in p.parsed.reactions]
         + [("status", s) for s in p.parsed.statuses]
         + [("error", (i, e)) for i, e in enumerate(p.parsed.errors)]
+        + [("template", t) for t in p.parsed.template_statuses]
     )
 
 
@@ -159,6 +160,10 @@ async def _apply_item(tx: Tx, store: Store, event_id: int, kind: str, item: Any,
         assert isinstance(item, Status)
         await store.apply_status(tx, item.wamid, item.status, item.timestamp_ms, item.error)
         counts["statuses"] += 1
+    elif kind == "template":  # the local copy follows Meta's review (server/template_status.py)
+        if not await template_status.apply(tx, item):
+            tx.after_commit.append(store.templates_unknown)
+        counts["templates"] = counts.get("templates", 0) + 1
     else:
         position, err = item
         details = err.get("error_data", {}).get("details") if isinstance(err.get("error_data"), dict) else None

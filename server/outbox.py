@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from . import media_files, reads, voice
+from . import media_files, reads, template_parts, voice
 from .auth import User
 from .db import Tx
 from .delivery import Send, send_and_record
-from .media_rules import check_file
+from .media_rules import CheckedFile, check_file
 from .media_storage import MediaStore, keep
 from .receipts import ReadReceipts
 from .sends import FileSend, RichSend, Target, TemplateSend, TextSend
@@ -60,6 +60,13 @@ class Prepared:
     media: dict[str, Any] | None = None
     data: Any = None
     after_insert: Callable[[Tx, int], Awaitable[None]] | None = None
+
+
+@dataclass(frozen=True)
+class Kept:
+    file: CheckedFile
+    media: dict[str, Any]
+    record: Callable[[Tx, int], Awaitable[None]]
 
 
 class Outbox:
@@ -103,12 +110,33 @@ class Outbox:
         return lambda to: self.cloud.send_text(to, outbound.message["content"], from_id=outbound.number_id)
 
     async def _template(self, what: TemplateSend) -> Prepared:
-        template, data, content = await self.templates.resolve(what.spec)
+        resolved = await self.templates.resolve(what.spec, uploaded_header=what.header_file is not None)
+        template = resolved.template
+        if resolved.upload_header is None or what.header_file is None:
 
-        def call(outbound: Outbound) -> Send:
-            return lambda to: self.cloud.send_message(to, "template", template, from_id=outbound.number_id)
+            def call(outbound: Outbound) -> Send:
+                return lambda to: self.cloud.send_message(to, "template", template, from_id=outbound.number_id)
 
-        return Prepared("template", content, call, data=data)
+            return Prepared("template", resolved.content, call, data=resolved.data)
+        # A media header uploaded with the send: checked and kept like any file, shown in
+        # the thread, uploaded to Meta when the template is sent.
+        header = what.header_file
+        stored = await self._keep(header, header.data, header.filename, header.content_type, resolved.upload_header)
+        kind, file = resolved.upload_header, stored.file
+
+        def call_with_header(outbound: Outbound) -> Send:
+            async def upload_and_send(to: str) -> str:
+                media_id = await self.cloud.upload_media(
+                    header.data, file.mime, file.filename, from_id=outbound.number_id
+                )
+                component = template_parts.uploaded_header(kind, media_id, file.filename)
+                body = {**template, "components": [component, *template.get("components", [])]}
+                return await self.cloud.send_message(to, "template", body, from_id=outbound.number_id)
+
+            return upload_and_send
+
+        data = {**resolved.data, "headerMedia": {"type": kind, "filename": file.filename}}
+        return Prepared("template", resolved.content, call_with_header, stored.media, data, stored.record)
 
     def _rich(self, what: RichSend) -> Prepared:
         def call(outbound: Outbound) -> Send:
@@ -116,14 +144,11 @@ class Outbox:
 
         return Prepared(what.kind, what.content, call, data=what.data)
 
-    async def _file(self, what: FileSend) -> Prepared:
-        """The file is checked against WhatsApp's limits and kept in the media store before
-        its message is stored; it is uploaded to Meta when it is sent, and sent by the id
-        Meta gives back."""
-        data, filename, content_type, requested = what.data, what.filename, what.content_type, what.requested
-        if what.voice:  # a recording: OGG/Opus, the only audio WhatsApp plays as a voice note
-            data = await asyncio.to_thread(voice.to_ogg_opus, data)
-            filename, content_type, requested = voice.VOICE_NAME, voice.VOICE_MIME, "audio"
+    async def _keep(
+        self, what: FileSend, data: bytes, filename: str | None, content_type: str | None, requested: str | None
+    ) -> Kept:
+        """A file checked against WhatsApp's limits and kept in the media store before its
+        message is stored: how it is described on the message, and how its row is written."""
         file = check_file(data, filename, content_type, what.caption, requested)
         key, digest = await keep(self.files, data)
         local_id = "out-" + uuid.uuid4().hex
@@ -141,6 +166,16 @@ class Outbox:
         record = partial(
             _record_file, local_id=local_id, mime=file.mime, sha256=digest, size=len(data), key=key, name=file.filename
         )
+        return Kept(file, media, record)
+
+    async def _file(self, what: FileSend) -> Prepared:
+        """A file is uploaded to Meta when it is sent, and sent by the id Meta gives back."""
+        data, filename, content_type, requested = what.data, what.filename, what.content_type, what.requested
+        if what.voice:  # a recording: OGG/Opus, the only audio WhatsApp plays as a voice note
+            data = await asyncio.to_thread(voice.to_ogg_opus, data)
+            filename, content_type, requested = voice.VOICE_NAME, voice.VOICE_MIME, "audio"
+        stored = await self._keep(what, data, filename, content_type, requested)
+        file = stored.file
 
         def call(outbound: Outbound) -> Send:
             async def upload_and_send(to: str) -> str:
@@ -157,7 +192,7 @@ class Outbox:
             return upload_and_send
 
         content = file.caption or (file.filename if file.kind == "document" else "")
-        return Prepared(file.kind, content, call, media=media, after_insert=record)
+        return Prepared(file.kind, content, call, media=stored.media, after_insert=stored.record)
 
     async def mark_read(self, user: User, conversation_id: int) -> dict[str, Any]:
         """Clear this user's badge here, and (for the assignee) give the customer blue ticks there."""

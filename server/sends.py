@@ -29,14 +29,6 @@ class TextSend:
 
 
 @dataclass(frozen=True)
-class TemplateSend:
-    """The request's `template` object as given; server/templates.py checks it against the
-    local copy of the account's templates (it needs the database to do so)."""
-
-    spec: Any
-
-
-@dataclass(frozen=True)
 class FileSend:
     """A file the agent attached, with what the browser said about it; server/media_rules.py
     decides what WhatsApp will take it as."""
@@ -47,6 +39,16 @@ class FileSend:
     caption: str = ""
     requested: str | None = None  # the form's `type` field: image, video, audio, document, sticker
     voice: bool = False  # a recorded voice note: sent as OGG/Opus audio the phone plays as one
+
+
+@dataclass(frozen=True)
+class TemplateSend:
+    """The request's `template` object as given; server/templates.py checks it against the
+    local copy of the account's templates (it needs the database to do so). `header_file`:
+    the file of a media header, uploaded with the send."""
+
+    spec: Any
+    header_file: FileSend | None = None
 
 
 @dataclass(frozen=True)

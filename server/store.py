@@ -60,6 +60,9 @@ class Store:
         self.publish = publish or (lambda event: None)
         # Called once a commit queued media downloads (the app wakes its downloader).
         self.media_queued: Callable[[], None] = lambda: None
+        # Called once a commit applied a template status update for a template the local copy
+        # does not have (the app syncs the copy; server/templates.py).
+        self.templates_unknown: Callable[[], None] = lambda: None
         # The server's background sender (server/delivery.py); None in the CLI, which sends
         # in the foreground. Replies stored here name the process sending them (send_by).
         self.deliveries: Any = None

@@ -14,10 +14,11 @@ import contextlib
 import json
 import logging
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from . import queries
+from . import queries, template_parts
 from .db import Database, Tx, now_ms
 from .errors import Invalid
 from .settings import MissingSetting
@@ -87,8 +88,11 @@ def parse_template(item: Any) -> dict[str, Any] | None:
 
 
 def template_view(row: dict[str, Any]) -> dict[str, Any]:
+    """A template as the picker shows it: every part the customer will see, and what each
+    parameter (body, header, media header, buttons) needs."""
     body_params = json.loads(row["body_params"] or "[]")
     header_params = json.loads(row["header_params"] or "[]")
+    components = _components(row)
     return {
         "name": row["name"],
         "language": row["language"],
@@ -101,13 +105,38 @@ def template_view(row: dict[str, Any]) -> dict[str, Any]:
         "headerText": row["header_text"],
         "headerParameterCount": len(header_params),
         "headerParameters": header_params,
+        "headerFormat": template_parts.header_format(components),
+        "headerExample": template_parts.header_example(components),
+        "footer": template_parts.footer(components),
+        "buttons": template_parts.buttons(components),
+        "sendable": row["status"] == "APPROVED",
         "syncedAt": queries.iso(row["synced_at"]),
     }
 
 
+def _components(row: dict[str, Any]) -> list[dict[str, Any]]:
+    try:
+        parsed = json.loads(row["components"] or "[]")
+    except (TypeError, ValueError):
+        return []
+    return [c for c in parsed if isinstance(c, dict)] if isinstance(parsed, list) else []
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A template send, checked: Meta's template object, what is stored with the message,
+    its filled-in body, and (when the media header is a file the agent uploaded) the header's
+    kind, whose component is added once the file is uploaded to Meta."""
+
+    template: dict[str, Any]
+    data: dict[str, Any]
+    content: str
+    upload_header: str | None = None
+
+
 _SELECT = (
     "SELECT name, language, meta_id, category, status, parameter_format, body, body_params, header_text,"
-    " header_params, synced_at FROM templates"
+    " header_params, components, synced_at FROM templates"
 )
 
 
@@ -166,6 +195,13 @@ class TemplateService:
     def start(self) -> None:
         if self.settings.whatsapp_business_account_id:
             self._task = asyncio.create_task(self._startup_sync(), name="sync-templates")
+            self.store.templates_unknown = self.sync_soon
+
+    def sync_soon(self) -> None:
+        """A status update named a template the copy does not know: fetch the account's
+        templates in the background (once at a time)."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._startup_sync(), name="sync-templates")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -272,9 +308,10 @@ class TemplateService:
         return await self.stored(include_all)
 
     # -- sending -------------------------------------------------------------------------
-    async def resolve(self, spec: Any) -> tuple[dict[str, Any], dict[str, Any], str]:
-        """(Meta's template object, the stored `data`, the filled-in body) for a send, or a
-        422 saying what is wrong, before anything is stored or sent."""
+    async def resolve(self, spec: Any, uploaded_header: bool = False) -> Resolved:
+        """Meta's template object, the stored `data` and the filled-in body for a send, or a
+        422 saying what is wrong, before anything is stored or sent. `uploaded_header`: the
+        agent uploaded the file of the template's media header with the send."""
         if not isinstance(spec, dict):
             raise Invalid("template must be an object with name, language and parameters", "invalid_template")
         name, language = spec.get("name"), spec.get("language")
@@ -325,11 +362,31 @@ class TemplateService:
                 out.append(p)
             return out
 
+        what = f"template {name!r} ({language})"
+        parts = _components(row)
+        fmt = template_parts.header_format(parts)
         components: list[dict[str, Any]] = []
+        header_media: dict[str, Any] | None = None
+        upload: str | None = None
+        if fmt in template_parts.MEDIA_HEADERS:
+            if uploaded_header:
+                if spec.get("header") is not None:
+                    raise Invalid(
+                        f"{what}: give the header file or header.link, not both", "invalid_template_parameters"
+                    )
+                upload = fmt.lower()
+            else:
+                header_component, header_media = template_parts.media_header(fmt, spec.get("header"), what)
+                components.append(header_component)
+        elif uploaded_header or spec.get("header") is not None:
+            raise Invalid(f"{what} has no media header: it takes no file or header.link", "invalid_template_parameters")
         if header_values:
             components.append({"type": "header", "parameters": params(header_names, header_values)})
         if body_values:
             components.append({"type": "body", "parameters": params(body_names, body_values)})
+        defined = template_parts.buttons(parts)
+        button_components, shown = template_parts.button_parameters(defined, spec.get("buttonParameters"), what)
+        components.extend(button_components)
         template: dict[str, Any] = {"name": name, "language": {"code": language}}
         if components:
             template["components"] = components
@@ -338,5 +395,9 @@ class TemplateService:
             data["headerParameters"] = header_values
         if row["header_text"]:
             data["header"] = fill(row["header_text"], header_names, header_values)
+        if header_media is not None:
+            data["headerMedia"] = header_media
+        if shown:
+            data["buttons"] = shown
         content = fill(row["body"], body_names, body_values)
-        return template, data, content
+        return Resolved(template, data, content, upload)

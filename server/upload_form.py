@@ -8,15 +8,19 @@ bounded before it is read: nothing larger than WhatsApp's largest file is accept
 
 from __future__ import annotations
 
+import json
+
 from starlette.requests import Request
 
 from .errors import Invalid, TooLarge
 from .media_rules import LIMITS, UPLOAD_MAX_BYTES, size_text
-from .sends import FileSend
+from .sanitize import storable
+from .sends import FileSend, TemplateSend
 
 
-async def read_file_send(request: Request) -> tuple[dict[str, str], FileSend]:
-    """(the form's other fields, the file to send), or a 413/422 about the upload itself."""
+async def read_file_send(request: Request) -> tuple[dict[str, str], FileSend | TemplateSend]:
+    """(the form's other fields, the file to send), or a 413/422 about the upload itself. With
+    a `template` field (the template object as JSON) the file is the template's media header."""
     limit = UPLOAD_MAX_BYTES
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
@@ -35,4 +39,10 @@ async def read_file_send(request: Request) -> tuple[dict[str, str], FileSend]:
         filename, content_type = upload.filename, upload.content_type
     voice = fields.get("voice", "").lower() in ("1", "true", "yes", "on")
     file = FileSend(data, filename, content_type, fields.get("caption") or "", fields.get("type"), voice=voice)
+    if "template" in fields:
+        try:
+            spec = json.loads(fields["template"])
+        except ValueError:
+            raise Invalid("the template field must be the template object as JSON", "invalid_template") from None
+        return fields, TemplateSend(storable(spec), header_file=file)
     return fields, file

@@ -18,7 +18,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from . import signature
+from . import signature, template_status
 from .errors import BadRequest, Forbidden, TooLarge, Unauthenticated, Unavailable
 from .phones import from_wa_id
 from .sanitize import storable
@@ -94,6 +94,7 @@ class Parsed:
     ignored: list[str] = field(default_factory=list)
     # Items that could not be parsed, with the reason: kept for admins (server/ingest.py).
     failed: list[tuple[Any, str]] = field(default_factory=list)
+    template_statuses: list[template_status.TemplateStatus] = field(default_factory=list)
 
 
 class UnknownShape(ValueError):
@@ -131,6 +132,12 @@ def parse(body: Any) -> Parsed:
         for change in changes:
             if not isinstance(change, dict) or not isinstance(change.get("value"), dict):
                 out.not_understood.append("change without value")
+                continue
+            if change.get("field") == template_status.FIELD:  # a template approved, paused, …
+                try:
+                    out.template_statuses.append(template_status.parse(change["value"]))
+                except ValueError as exc:
+                    out.ignored.append(f"{exc}: ignored")
                 continue
             if change.get("field", "messages") != "messages":
                 out.ignored.append(IGNORED_FIELD.format(field=change.get("field")))

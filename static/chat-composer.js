@@ -11,7 +11,7 @@ import { initVoice, updateVoice } from './chat-voice.js';
 import { el, state, upsertMessage, windowState } from './chat-state.js';
 import { reloadList, touchListRow } from './chat-list.js';
 import { openConversation, renderThread } from './chat-thread.js';
-import { initTemplates, updateTemplateComposer } from './templates.js';
+import { initTemplates, newConversationTemplate, openNewConversationTemplates, sendTemplate, updateTemplateComposer } from './chat-templates.js';
 
 export function initComposer() {
   const input = el['composer-input'];
@@ -231,21 +231,26 @@ function openNewConversationDialog() {
   el['new-conversation-submit'].disabled = false;
   el['new-conversation-dialog'].showModal();
   el['new-conversation-phone'].focus();
+  openNewConversationTemplates();
 }
 
 async function submitNewConversation() {
   const phoneNumber = el['new-conversation-phone'].value.trim();
   const content = el['new-conversation-content'].value.trim();
   const errorEl = el['new-conversation-error'];
-  if (!phoneNumber || !content) {
-    errorEl.textContent = 'Enter a phone number and a message.';
+  const template = newConversationTemplate(); // null: none chosen, the text goes
+  const problem = !phoneNumber || (!content && !template) ? 'Enter a phone number and choose a template (or type a message).' : template && template.error;
+  if (problem) {
+    errorEl.textContent = problem;
     errorEl.hidden = false;
     return;
   }
   const owner = state;
   el['new-conversation-submit'].disabled = true;
   try {
-    const msg = await api('/api/conversations/send', { method: 'POST', body: { phoneNumber, content, clientId: uuid() } });
+    const msg = template
+      ? await sendTemplate({ phoneNumber }, template)
+      : await api('/api/conversations/send', { method: 'POST', body: { phoneNumber, content, clientId: uuid() } });
     if (owner !== state) return;
     el['new-conversation-dialog'].close();
     // Show the list unfiltered so the new (newest) conversation is in it.

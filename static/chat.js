@@ -10,7 +10,7 @@ import { initRetry } from './chat-retry.js';
 import { initScrollButton } from './chat-scroll.js';
 import { closePhotoViewer, initPhotoViewer } from './chat-viewer.js';
 import { applyTeamEvent, initTeam, ownUnread, refreshCounts, renderThreadActions, resolveOpen, startTeam } from './team.js';
-import { resetTemplates } from './templates.js';
+import { resetTemplates } from './chat-templates.js';
 
 export { openConversation, resolveOpen };
 

@@ -250,8 +250,12 @@ function renderBody(msg) {
     case 'template': // an approved template the agent sent; content is its filled-in body
       return [
         h('div', { class: 'secondary template-label', text: `Template · ${(data && data.name) || ''}` }),
+        templateHeaderMedia(data, media),
         data && data.header ? h('div', { class: 'text template-header', text: data.header }) : null,
         textBlock(msg.content),
+        data && Array.isArray(data.buttons) && data.buttons.length
+          ? h('div', { class: 'template-buttons' }, data.buttons.map((b) => h('span', { class: 'template-button', title: b.url || null, text: b.type === 'COPY_CODE' ? `Copy code ${b.parameter || ''}`.trim() : b.text })))
+          : null,
       ];
 
     case 'location':
@@ -297,6 +301,27 @@ function unsupportedName(msg) {
   const d = msg.data;
   const inner = d && ((d.unsupported && d.unsupported.type) || (d.type !== 'unsupported' && d.type));
   return typeof inner === 'string' && inner ? inner : 'unsupported';
+}
+
+/** A template's media header: the uploaded file (kept with the message), or its link. */
+function templateHeaderMedia(data, media) {
+  const header = data && data.headerMedia;
+  if (!header) return null;
+  if (media && media.id && header.type === 'image') {
+    return withFallback(h('img', { class: 'media media-image', src: mediaUrl(media.id), alt: 'Template header', loading: 'lazy' }), '🖼 Image');
+  }
+  if (media && media.id && header.type === 'video') {
+    return h('video', { class: 'media', controls: true, preload: 'metadata', src: mediaUrl(media.id) });
+  }
+  if (media && media.id) {
+    const name = media.filename || 'Document';
+    return h('a', { class: 'document-link', href: mediaUrl(media.id), target: '_blank', rel: 'noopener', download: name }, '📄 ', h('span', { class: 'filename', text: name }));
+  }
+  const icon = { image: '🖼', video: '🎥', document: '📄' }[header.type] || '📎';
+  const link = safeHttpUrl(header.link);
+  return link
+    ? h('a', { class: 'media-placeholder template-header-link', href: link, target: '_blank', rel: 'noopener noreferrer' }, `${icon} `, header.filename || link)
+    : null;
 }
 
 /** Reply buttons or a list the agent sent, as the customer sees them. */
