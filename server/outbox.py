@@ -130,7 +130,7 @@ class Outbox:
                     header.data, file.mime, file.filename, from_id=outbound.number_id
                 )
                 component = template_parts.uploaded_header(kind, media_id, file.filename)
-                body = {**template, "components": [component, *template.get("components", [])]}
+                body = template_parts.with_header(template, component)
                 return await self.cloud.send_message(to, "template", body, from_id=outbound.number_id)
 
             return upload_and_send

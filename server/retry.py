@@ -29,6 +29,8 @@ from .db import Tx, now_ms
 from .errors import Conflict, Invalid, NotFound
 from .outbox import deliver
 from .store import Outbound, Store
+from .template_parts import uploaded_header, with_header
+from .templates import spec_of
 from .visibility import may_see
 from .whatsapp import CloudAPI, SendError, error_object
 
@@ -99,31 +101,43 @@ def _sender(app_state: Any, row: dict[str, Any], number_id: str | None) -> Send:
     reply_to = row["reply_to_wamid"]
     if kind == "text":
         return lambda to: cloud.send_text(to, content, reply_to_wamid=reply_to, from_id=number_id)
+    media = _json(row["media"]) or {}
+
+    async def upload(file_id: str) -> tuple[str, str]:
+        """The stored file uploaded to Meta again: (media id, filename)."""
+        file = await app_state.store.db.fetch_one(
+            "SELECT storage_key, mime_type, filename FROM media_files WHERE media_id = :id", id=file_id
+        )
+        data = await app_state.media.files.get(file["storage_key"]) if file else None
+        if data is None:
+            raise _gone()
+        mime = file["mime_type"] or media.get("mimeType") or "application/octet-stream"
+        name = file["filename"] or media.get("filename") or "file"
+        return await cloud.upload_media(data, mime, name, from_id=number_id), name
+
     if kind == "template":
         data = _json(row["data"]) or {}
 
         async def send_template(to: str) -> str:
-            template, _, _ = await app_state.templates.resolve(data)
+            resolved = await app_state.templates.resolve(spec_of(data), uploaded_header=bool(media.get("id")))
+            template = resolved.template
+            if resolved.upload_header:  # its media header was uploaded with the send: again
+                media_id, name = await upload(media["id"])
+                template = with_header(template, uploaded_header(resolved.upload_header, media_id, name))
             return await cloud.send_message(to, "template", template, reply_to_wamid=reply_to, from_id=number_id)
 
         return send_template
-    media = _json(row["media"]) or {}
     if media.get("id"):
 
         async def send_file(to: str) -> str:
-            file = await app_state.store.db.fetch_one(
-                "SELECT storage_key, mime_type, filename FROM media_files WHERE media_id = :id", id=media["id"]
-            )
-            data = await app_state.media.files.get(file["storage_key"]) if file else None
-            if data is None:
-                raise _gone()
-            mime = file["mime_type"] or media.get("mimeType") or "application/octet-stream"
-            name = file["filename"] or media.get("filename") or "file"
-            body: dict[str, Any] = {"id": await cloud.upload_media(data, mime, name, from_id=number_id)}
+            media_id, name = await upload(media["id"])
+            body: dict[str, Any] = {"id": media_id}
             if media.get("caption"):
                 body["caption"] = media["caption"]
             if kind == "document":
                 body["filename"] = name
+            if media.get("voice"):  # a voice note stays one
+                body["voice"] = True
             return await cloud.send_message(to, kind, body, reply_to_wamid=reply_to, from_id=number_id)
 
         return send_file

@@ -116,6 +116,11 @@ def uploaded_header(kind: str, media_id: str, filename: str | None) -> dict[str,
     return {"type": "header", "parameters": [{"type": kind, kind: media}]}
 
 
+def with_header(template: dict[str, Any], component: dict[str, Any]) -> dict[str, Any]:
+    """Meta's template object with the header component first, as Meta orders them."""
+    return {**template, "components": [component, *template.get("components", [])]}
+
+
 def button_parameters(
     defined: list[dict[str, Any]], raw: Any, what: str
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

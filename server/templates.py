@@ -122,6 +122,19 @@ def _components(row: dict[str, Any]) -> list[dict[str, Any]]:
     return [c for c in parsed if isinstance(c, dict)] if isinstance(parsed, list) else []
 
 
+def spec_of(data: dict[str, Any]) -> dict[str, Any]:
+    """A template send's object again, from the `data` stored with its message: what a retry
+    resolves (its header link and button parameters included)."""
+    spec: dict[str, Any] = {k: data[k] for k in ("name", "language", "parameters", "headerParameters") if k in data}
+    media = data.get("headerMedia")
+    if isinstance(media, dict) and media.get("link"):
+        spec["header"] = {k: media[k] for k in ("link", "filename") if media.get(k)}
+    buttons = data.get("buttons")
+    if isinstance(buttons, list) and any(isinstance(b, dict) and b.get("parameter") for b in buttons):
+        spec["buttonParameters"] = [b.get("parameter") if isinstance(b, dict) else None for b in buttons]
+    return spec
+
+
 @dataclass(frozen=True)
 class Resolved:
     """A template send, checked: Meta's template object, what is stored with the message,
@@ -368,17 +381,19 @@ class TemplateService:
         components: list[dict[str, Any]] = []
         header_media: dict[str, Any] | None = None
         upload: str | None = None
+        # A media header by link is an object; a stored message's "header" is its header text.
+        header_spec = spec.get("header") if isinstance(spec.get("header"), dict) else None
         if fmt in template_parts.MEDIA_HEADERS:
             if uploaded_header:
-                if spec.get("header") is not None:
+                if header_spec is not None:
                     raise Invalid(
                         f"{what}: give the header file or header.link, not both", "invalid_template_parameters"
                     )
                 upload = fmt.lower()
             else:
-                header_component, header_media = template_parts.media_header(fmt, spec.get("header"), what)
+                header_component, header_media = template_parts.media_header(fmt, header_spec, what)
                 components.append(header_component)
-        elif uploaded_header or spec.get("header") is not None:
+        elif uploaded_header or header_spec is not None:
             raise Invalid(f"{what} has no media header: it takes no file or header.link", "invalid_template_parameters")
         if header_values:
             components.append({"type": "header", "parameters": params(header_names, header_values)})

@@ -40,7 +40,7 @@ async function retry(msg) {
   }
 }
 
-/** The composer's template picker (static/templates.js), shown while the window is closed. */
+/** The composer's template picker (static/chat-templates.js), shown while the window is closed. */
 function openTemplatePicker() {
   const picker = document.getElementById('template-picker');
   if (!picker || picker.closest('[hidden]')) return;

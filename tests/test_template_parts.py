@@ -278,3 +278,40 @@ async def test_a_new_template_approved_is_fetched_without_a_sync(inbox: Stack) -
 
 async def _without(sendable: Any, key: str) -> bool:
     return key not in await sendable()
+
+
+async def test_a_failed_media_template_is_retried_exactly(inbox: Stack) -> None:
+    """Retry (POST …/retry) sends the same template again: its uploaded header uploaded anew,
+    its button parameters as first given."""
+    agent = await account(inbox)
+    conv = await conversation(inbox, agent)
+    phone = conv["phoneNumber"].lstrip("+")
+    template = {
+        "name": "fresh_bread",
+        "language": "en",
+        "parameters": ["Amina", "rye"],
+        "buttonParameters": ["rye", "RYE10", None],
+    }
+    await inbox.meta_post("/simulate/fail", {"code": 131026, "via": "response"})
+    png = b"\x89PNG\r\n\x1a\n" + bytes(64)
+    r = await inbox.http.post(
+        f"{inbox.base_url}/api/conversations/send",
+        headers=agent.headers,
+        data={"conversationId": str(conv["id"]), "template": json.dumps(template)},
+        files={"file": ("loaf.png", png, "image/png")},
+    )
+    assert r.status_code == 201, r.text
+    msg = r.json()
+    assert await final_status(agent, conv["id"], msg["id"]) == "failed"
+    r = await agent.post(f"/api/conversations/{conv['id']}/messages/{msg['id']}/retry")
+    assert r.status_code == 200, r.text
+    assert await final_status(agent, conv["id"], msg["id"]) in ("sent", "delivered", "read")
+    first, again = template_calls(inbox, phone)
+    assert first["components"][1:] == again["components"][1:]
+    uploads = [u for u in inbox.meta.uploads if u["filename"] == "loaf.png"]
+    assert len(uploads) == 2
+    assert again["components"][0] == {
+        "type": "header",
+        "parameters": [{"type": "image", "image": {"id": uploads[1]["id"]}}],
+    }
+    assert [c.get("sub_type") for c in again["components"][2:]] == ["url", "copy_code"]
