@@ -19,7 +19,19 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from . import api, errors, logs, media_serve, numbers, preferences, retry, templates, templates_api, webhook, webhook_admin
+from . import (
+    api,
+    errors,
+    logs,
+    media_serve,
+    numbers,
+    preferences,
+    retry,
+    templates,
+    templates_api,
+    webhook,
+    webhook_admin,
+)
 from .assignments import SnoozeWaker
 from .bodylimit import BodyLimitMiddleware
 from .db import Database, now_ms
