@@ -268,6 +268,19 @@ CREATE TABLE IF NOT EXISTS conversation_labels (
 ALTER TABLE meta_errors ADD COLUMN fingerprint TEXT;
 CREATE UNIQUE INDEX IF NOT EXISTS meta_errors_fingerprint ON meta_errors (fingerprint);
 
+-- Quick replies (issue 11, server/quick_replies.py): owner_id NULL is the team's (admins edit
+-- them), else one user's own. Shortcuts are unique per owner (checked by the writer).
+CREATE TABLE IF NOT EXISTS quick_replies (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    owner_id BIGINT REFERENCES users(id),
+    shortcut TEXT NOT NULL,
+    content TEXT NOT NULL,
+    created_by BIGINT REFERENCES users(id),
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS quick_replies_owner ON quick_replies (owner_id, shortcut);
+
 -- Searching message text needs a text index, and each database has its own kind. Statements
 -- after a "-- dialect: NAME" line run only on that database (until "-- dialect: all").
 -- dialect: sqlite

@@ -26,9 +26,11 @@ from . import (
     media_serve,
     numbers,
     preferences,
+    quick_replies,
     retry,
     templates,
     templates_api,
+    typing_indicator,
     webhook,
     webhook_admin,
 )
@@ -224,6 +226,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *webhook_admin.routes,
         *retry.routes,
         *preferences.routes,
+        *quick_replies.routes,
+        *typing_indicator.routes,
         *api.routes,
         Mount("/static", StaticFiles(directory=static_dir, check_dir=False), name="static"),
     ]

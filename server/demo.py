@@ -36,7 +36,7 @@ from typing import Any
 
 import uvicorn
 
-from . import numbers
+from . import numbers, quick_replies
 from .errors import Conflict
 from .fake_meta_templates import rich_templates
 from .sends import Target, TextSend
@@ -75,6 +75,14 @@ REACTIONS = ["👍", "❤️", "🙏", "😊"]
 # What a customer who got no answer writes, once, before going quiet until someone replies.
 NUDGE_AFTER_TICKS = 8
 NUDGES = ["Hello? 🙂", "Any news?", "Sorry to insist, did you see my message?", "Still there?"]
+
+# (owner, shortcut, text): the admin's are the team's, the agent's are their own.
+DEMO_QUICK_REPLIES = [
+    (ADMIN_EMAIL, "hours", "Hi {{name}}! We are open 7:00-18:00, Monday to Saturday."),
+    (ADMIN_EMAIL, "ready", "Your order is ready for pick-up, {{name}}. See you soon! – {{agent}}"),
+    (ADMIN_EMAIL, "delivery", "We deliver within 5 km for 2,000 TSh. Shall we bring it to you?"),
+    (AGENT_EMAIL, "thanks", "Thank you, {{name}}! Have a lovely day. – {{agent}}"),
+]
 
 
 @dataclass(frozen=True)
@@ -455,6 +463,7 @@ class Demo:
         store = self.app.state.store
         users = await self._accounts(store)
         await self._invitations(store, users)
+        await self._quick_replies(store, users)
         await numbers.set_display_name(store.db, PHONE_NUMBER_ID, "Bakery")
         await numbers.set_display_name(store.db, CAFE_NUMBER_ID, "Café")
         if not await store.db.fetch_val("SELECT COUNT(*) FROM messages"):
@@ -524,6 +533,16 @@ class Demo:
                 await store.add_invitation(users[owner].id, name, phone)
             except Conflict:
                 pass  # invited on an earlier run
+
+    async def _quick_replies(self, store: Any, users: dict[str, Any]) -> None:
+        """The team's quick replies and one of Sam's own (type / in the composer)."""
+        for owner, shortcut, content in DEMO_QUICK_REPLIES:
+            shared = owner == ADMIN_EMAIL
+            try:
+                body = {"shortcut": shortcut, "content": content, "shared": shared}
+                await quick_replies.create(store, users[owner], body)
+            except Conflict:
+                pass  # added on an earlier run
 
     async def _seed(self, admin: Any) -> None:
         """A short history, through the real loop: signed webhooks in, replies out (one of

@@ -59,6 +59,7 @@ ERROR_TITLES: dict[int, tuple[str, str]] = {
         "The template does not exist in the specified language or the template has not been approved.",
     ),
     132015: ("Template is Paused", "Template is paused due to low quality so it cannot be sent in a template message."),
+    131009: ("Parameter value is not valid", "One or more parameter values are invalid."),
 }
 
 MEDIA_KINDS = ("image", "video", "audio", "document", "sticker")
@@ -242,6 +243,10 @@ class FakeMeta:
         self.failures: list[dict[str, Any]] = []  # one entry per send call to fail
         self.failures_to: dict[str, list[dict[str, Any]]] = {}  # by wa_id: the next sends to that number
         self.marked_read: list[str] = []  # wamids our server marked as read
+        self.typing: list[str] = []  # wamids a typing indicator was shown on
+        # wamids of the messages this conversation holds at Meta (customers' and ours): what a
+        # reaction, a quote or a typing indicator may point at.
+        self.known_wamids: set[str] = set()
         # Media: registered files by media id, uploads received, media lookups/downloads
         # (kept apart from `requests`, which stays the list of /messages calls).
         self.media: dict[str, dict[str, Any]] = {}
@@ -292,6 +297,10 @@ class FakeMeta:
                 self._client = None
 
     # ---- webhooks out -------------------------------------------------------------
+
+    def _known(self, wamid: str) -> str:
+        self.known_wamids.add(wamid)
+        return wamid
 
     def metadata(self, number_id: str | None = None) -> dict[str, str]:
         """The `metadata` block Meta puts in every webhook value for one of our numbers (the
@@ -422,6 +431,11 @@ class FakeMeta:
         if self.config["sendDelay"]:
             await asyncio.sleep(float(self.config["sendDelay"]))
         if body.get("status") == "read" and "message_id" in body:
+            if "typing_indicator" in body:
+                refusal = self._check_typing(body)
+                if refusal is not None:
+                    return refusal
+                self.typing.append(str(body["message_id"]))
             self.marked_read.append(str(body["message_id"]))
             return JSONResponse({"success": True})
         if not body.get("messaging_product") or not (body.get("to") or body.get("recipient")):
@@ -436,12 +450,38 @@ class FakeMeta:
         if refusal is not None:
             return refusal
         # `recipient`: a business-scoped user id, for customers known only by it.
-        return await self._send(str(body.get("to") or body["recipient"]), request.path_params["phone_id"])
+        return await self._send(str(body.get("to") or body["recipient"]), request.path_params["phone_id"], body)
+
+    def _check_typing(self, body: dict[str, Any]) -> JSONResponse | None:
+        """A typing indicator is `{"type": "text"}` on a message the customer sent."""
+        indicator = body.get("typing_indicator")
+        if not isinstance(indicator, dict) or indicator.get("type") != "text":
+            return _invalid("Param typing_indicator['type'] must be one of {text}.")
+        if str(body["message_id"]) not in self.known_wamids:
+            title, _ = error_title(131009)
+            return _graph_error(
+                400,
+                f"(#131009) {title}",
+                131009,
+                error_data={"messaging_product": "whatsapp", "details": "Invalid message_id."},
+            )
+        return None
 
     def _check_message(self, body: dict[str, Any]) -> JSONResponse | None:
         """Media sent by id must exist; a template must exist, approved, with the right
-        number of parameters (132001 / 132000 as Meta answers)."""
+        number of parameters (132001 / 132000 as Meta answers); a reaction names a message
+        and one emoji (or "" to remove it); a quote's `context` names a message."""
         kind = body.get("type", "text")
+        if "context" in body:
+            context = body["context"]
+            if not isinstance(context, dict) or not isinstance(context.get("message_id"), str):
+                return _invalid("Param context['message_id'] must be a valid message id.")
+        if kind == "reaction":
+            reaction = body.get("reaction")
+            if not isinstance(reaction, dict) or not isinstance(reaction.get("message_id"), str):
+                return _invalid("Param reaction['message_id'] is required.")
+            if not isinstance(reaction.get("emoji"), str) or not is_reaction_emoji(reaction["emoji"]):
+                return _invalid("Param reaction['emoji'] must be a single emoji, or empty to remove the reaction.")
         if kind in MEDIA_KINDS:
             obj = body.get(kind)
             if not isinstance(obj, dict) or not (obj.get("id") or obj.get("link")):
@@ -674,8 +714,10 @@ class FakeMeta:
                 body["paging"]["next"] = str(request.url.include_query_params(after=_cursor(start + len(page))))
         return JSONResponse(body)
 
-    async def _send(self, to: str, from_id: str | None = None) -> Response:
-        """Accept a send (or fail it as queued) and schedule its status webhooks."""
+    async def _send(self, to: str, from_id: str | None = None, body: dict[str, Any] | None = None) -> Response:
+        """Accept a send (or fail it as queued) and schedule its status webhooks. A reaction
+        gets only `sent` (Meta sends no delivered/read for reactions), or `failed` with 131009
+        when the message it reacts to is unknown."""
         wa_id = to if any(c.isalpha() for c in to) else "".join(c for c in to if c.isdigit())
         queued = self.failures_to.get(wa_id)
         failure = queued.pop(0) if queued else self.failures.pop(0) if self.failures else None
@@ -688,6 +730,12 @@ class FakeMeta:
             )
         wamid = new_wamid()
         self.sent_from[wamid] = from_id or self.phone_number_id
+        reaction = (body or {}).get("reaction") if (body or {}).get("type") == "reaction" else None
+        if reaction is None:
+            self.known_wamids.add(wamid)
+        elif not failure and reaction["message_id"] not in self.known_wamids:
+            title = error_title(131009)[0]
+            failure = {"via": "status", "code": 131009, "title": title, "detail": "Invalid message_id."}
         if self.config["sendAnswer"] == "not-json":
             return Response(b"<html>upstream hiccup</html>", media_type="text/html")
         if self.config["sendAnswer"] == "no-wamid":
@@ -698,6 +746,8 @@ class FakeMeta:
         else:
             statuses = ["sent"] + ([] if self.config["skipDelivered"] else ["delivered"])
             statuses += ["read"] if self.config["autoRead"] else []
+            if reaction is not None:
+                statuses = ["sent"]
             if self.config["statusesBeforeResponse"]:
                 await self.post_webhook(self.status_value(wamid, statuses.pop(0), wa_id))
             self._spawn(self._post_statuses(wamid, wa_id, statuses))
@@ -765,7 +815,7 @@ class FakeMeta:
         kind = body.get("type", "text")
         message.update(
             {
-                "id": body.get("wamid") or new_wamid(),
+                "id": self._known(body.get("wamid") or new_wamid()),
                 "timestamp": str(int(body.get("timestamp") or time.time())),
                 "type": kind,
             }
@@ -879,6 +929,7 @@ class FakeMeta:
         self.failures.clear()
         self.failures_to.clear()
         self.marked_read.clear()
+        self.typing.clear()
         self.media_failures.clear()
         self.uploads.clear()
         self.media_requests.clear()
@@ -887,6 +938,32 @@ class FakeMeta:
         self.template_page_size = 3
         self.config = _default_config(self.default_status_delay)
         return JSONResponse({"ok": True})
+
+
+def _invalid(details: str) -> JSONResponse:
+    """Meta's answer to a request whose shape is wrong."""
+    return _graph_error(
+        400, "(#100) Invalid parameter", 100, error_data={"messaging_product": "whatsapp", "details": details}
+    )
+
+
+def is_reaction_emoji(text: str) -> bool:
+    """ "" (remove), or one emoji: pictographs with their joiners, variation selectors, skin
+    tones and flags, and nothing that reads as text (letters, digits, spaces, punctuation)."""
+    if text == "":
+        return True
+    if len(text) > 16:
+        return False
+    pictograph = False
+    for ch in text:
+        cp = ord(ch)
+        if cp in (0x200D, 0xFE0F, 0x20E3) or 0x1F3FB <= cp <= 0x1F3FF or 0xE0020 <= cp <= 0xE007F:
+            continue  # joiner, presentation selector, keycap, skin tone, tag
+        if cp >= 0x1F000 or 0x2190 <= cp <= 0x2BFF or 0x2600 <= cp <= 0x27BF or cp in (0x00A9, 0x00AE, 0x3030):
+            pictograph = True
+            continue
+        return False
+    return pictograph
 
 
 async def _bad_request(request: Request, exc: Exception) -> JSONResponse:

@@ -246,6 +246,12 @@ class CloudAPI:
         """Blue ticks for the customer: marks their message (and earlier ones) read."""
         await self._post_messages({"messaging_product": "whatsapp", "status": "read", "message_id": wamid}, from_id)
 
+    async def typing_indicator(self, wamid: str, from_id: str | None = None) -> None:
+        """ "typing…" on the customer's phone (dismissed by our reply or after 25 s); it also
+        marks their message `wamid` (and earlier ones) read."""
+        payload = {"messaging_product": "whatsapp", "status": "read", "message_id": wamid}
+        await self._post_messages({**payload, "typing_indicator": {"type": "text"}}, from_id)
+
     async def _post_messages(self, payload: dict[str, Any], from_id: str | None = None) -> dict[str, Any]:
         if not self.configured:
             raise self._missing()

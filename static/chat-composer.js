@@ -12,6 +12,8 @@ import { el, state, upsertMessage, windowState } from './chat-state.js';
 import { reloadList, touchListRow } from './chat-list.js';
 import { openConversation, renderThread } from './chat-thread.js';
 import { initTemplates, newConversationTemplate, openNewConversationTemplates, sendTemplate, updateTemplateComposer } from './chat-templates.js';
+import { initQuickReplies } from './chat-quick-replies.js';
+import { noteTyping, replySent } from './chat-typing.js';
 
 export function initComposer() {
   const input = el['composer-input'];
@@ -24,6 +26,7 @@ export function initComposer() {
   });
   input.addEventListener('input', () => {
     autoGrow(input);
+    noteTyping(input.value);
     if (state.sendError) {
       state.sendError = null;
       updateComposer();
@@ -48,6 +51,7 @@ export function initComposer() {
   initAttachPreview({ ...composerHooks, input: el['composer-input'], dropZone: el['thread-view'], onError: showSendError });
   initShare(composerHooks);
   initVoice({ ...composerHooks, onError: showSendError });
+  initQuickReplies(input);
 }
 
 /** Note mode: what is typed becomes a private note for the team, never sent to the customer. */
@@ -160,6 +164,7 @@ async function send() {
 
   try {
     const msg = await api('/api/conversations/send', { method: 'POST', body: { conversationId: convId, content, clientId } });
+    replySent(convId);
     if (owner !== state) return;
     if (String(state.openId) === String(convId)) {
       state.messages.delete(`tmp:${clientId}`);

@@ -11,6 +11,7 @@ import { initScrollButton } from './chat-scroll.js';
 import { closePhotoViewer, initPhotoViewer } from './chat-viewer.js';
 import { applyTeamEvent, initTeam, ownUnread, refreshCounts, renderThreadActions, resolveOpen, startTeam } from './team.js';
 import { resetTemplates } from './chat-templates.js';
+import { applyQuickReplyEvent, resetQuickReplies } from './chat-quick-replies.js';
 
 export { openConversation, resolveOpen };
 
@@ -82,6 +83,7 @@ export function resetChat() {
   resetState();
   closePhotoViewer();
   resetTemplates();
+  resetQuickReplies();
   el['conversation-list'].replaceChildren();
   el['thread-messages'].replaceChildren();
   el['conversation-list-status'].textContent = '';
@@ -99,7 +101,7 @@ export function onChatShown() {
 /** Applies one event from the websocket or /api/events. Safe to apply twice. */
 export function applyEvent(event) {
   if (!state.me) return;
-  if (applyTeamEvent(event)) return;
+  if (applyTeamEvent(event) || applyQuickReplyEvent(event)) return;
   const data = event.data || {};
   switch (event.type) {
     case 'message.created':

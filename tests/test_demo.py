@@ -256,6 +256,9 @@ async def test_demo_shows_the_whole_loop_and_stops_cleanly(tmp_path: Path) -> No
                 return "Great, I'll come at 2. Thanks!" in later
 
             assert await eventually(kwame_answers, timeout=20), demo.output
+            # A few quick replies: the team's, and one of Sam's own.
+            quick = {(q["shortcut"], q["shared"]) for q in await get(http, f"{url}/api/quick-replies", agent)}
+            assert quick == {("hours", True), ("ready", True), ("delivery", True), ("thanks", False)}
 
         code = await demo.interrupt()
     finally:
@@ -277,6 +280,7 @@ async def test_demo_shows_the_whole_loop_and_stops_cleanly(tmp_path: Path) -> No
             conversations = await get(http, f"{url}/api/conversations", admin)
             assert {c["phoneNumber"] for c in conversations} == {c.phone for c in people}
             assert len(await get(http, f"{url}/api/invitations", admin)) == len(invitations)
+            assert len(await get(http, f"{url}/api/quick-replies", admin)) == 3  # not added twice
             messages = await get(http, f"{url}/api/conversations/{amina}/messages", admin)
             seeded = [m for m in messages if m["direction"] == "outbound" and m["content"].startswith("Hi Amina")]
             assert len(seeded) == 1
