@@ -280,6 +280,9 @@ CREATE TABLE IF NOT EXISTS quick_replies (
     updated_at BIGINT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS quick_replies_owner ON quick_replies (owner_id, shortcut);
+-- The business's own reactions (server/reactions.py, reactor 'business') are found by their
+-- wamid when WhatsApp reports them failed.
+CREATE INDEX IF NOT EXISTS reactions_wamid ON reactions (wamid);
 
 -- Searching message text needs a text index, and each database has its own kind. Statements
 -- after a "-- dialect: NAME" line run only on that database (until "-- dialect: all").

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import assignments, contacts, invitation_csv, labels, notes, numbers, queries, users
+from . import assignments, contacts, invitation_csv, labels, notes, numbers, queries, quoting, users
 from .auth import (
     User,
     bearer_token,
@@ -271,6 +271,7 @@ def send_target(request: Request, body: dict[str, Any]) -> Target:
         str(phone) if phone is not None else None,
         client_id,
         str(number_id) if number_id is not None else None,
+        reply_to=quoting.parse_reply_to(body),
     )
 
 

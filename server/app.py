@@ -27,6 +27,7 @@ from . import (
     numbers,
     preferences,
     quick_replies,
+    reactions,
     retry,
     templates,
     templates_api,
@@ -228,6 +229,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *preferences.routes,
         *quick_replies.routes,
         *typing_indicator.routes,
+        *reactions.routes,
         *api.routes,
         Mount("/static", StaticFiles(directory=static_dir, check_dir=False), name="static"),
     ]

@@ -761,20 +761,27 @@ class Simulator:
         progress = self.progress[customer.wa_id]
         topic = customer.topics[progress.topic]
         progress.nudged = False
+        reply_wamid = await self._last_reply(customer)
         if progress.turn + 1 < len(topic):
             progress.turn += 1
-            await self.write_turn(customer, topic[progress.turn])
+            # Now and then they quote the reply they answer, as people do on WhatsApp.
+            quote = reply_wamid if reply_wamid and self.rng.random() < 0.3 else None
+            await self.write_turn(customer, topic[progress.turn], quote=quote)
             return
         progress.topic, progress.turn, progress.idle = (progress.topic + 1) % len(customer.topics), 0, True
-        reply_wamid = await self._last_reply(customer)
         if reply_wamid and self.rng.random() < 0.3:
             await self.react(customer, reply_wamid, self.rng.choice(REACTIONS))
         else:
             await self.write(customer, self.rng.choice(THANKS))
 
-    async def write_turn(self, customer: Customer, turn: Turn) -> None:
+    async def write_turn(self, customer: Customer, turn: Turn, quote: str | None = None) -> None:
         self.progress[customer.wa_id].waited = 0
         for i, line in enumerate(turn):
+            if i == 0 and quote and isinstance(line, str):
+                log.info("%s (%s) quotes your reply: %s", customer.name, customer.phone, line)
+                context = {"from": self.meta.metadata(customer.writes_to)["display_phone_number"], "id": quote}
+                await self._post(customer, {"text": line, "context": context})
+                continue
             if i:
                 await asyncio.sleep(min(1.5, self.interval * 0.2))  # typing the next line
             if isinstance(line, Photo):

@@ -28,6 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server import fake_meta_checks
+from server.emoji import is_reaction_emoji
 from server.signature import sign
 
 log = logging.getLogger("fake_meta")
@@ -945,25 +946,6 @@ def _invalid(details: str) -> JSONResponse:
     return _graph_error(
         400, "(#100) Invalid parameter", 100, error_data={"messaging_product": "whatsapp", "details": details}
     )
-
-
-def is_reaction_emoji(text: str) -> bool:
-    """ "" (remove), or one emoji: pictographs with their joiners, variation selectors, skin
-    tones and flags, and nothing that reads as text (letters, digits, spaces, punctuation)."""
-    if text == "":
-        return True
-    if len(text) > 16:
-        return False
-    pictograph = False
-    for ch in text:
-        cp = ord(ch)
-        if cp in (0x200D, 0xFE0F, 0x20E3) or 0x1F3FB <= cp <= 0x1F3FF or 0xE0020 <= cp <= 0xE007F:
-            continue  # joiner, presentation selector, keycap, skin tone, tag
-        if cp >= 0x1F000 or 0x2190 <= cp <= 0x2BFF or 0x2600 <= cp <= 0x27BF or cp in (0x00A9, 0x00AE, 0x3030):
-            pictograph = True
-            continue
-        return False
-    return pictograph
 
 
 async def _bad_request(request: Request, exc: Exception) -> JSONResponse:

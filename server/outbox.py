@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from . import media_files, reads, template_parts, voice
+from . import media_files, quoting, reads, template_parts, voice
 from .auth import User
 from .db import Tx
 from .delivery import Send, send_and_record
@@ -47,6 +47,11 @@ async def deliver(store: Store, outbound: Outbound, send: Send) -> dict[str, Any
     if outbound.duplicate:
         return outbound.message
     return await send_and_record(store, outbound, send)
+
+
+def _via(outbound: Outbound) -> dict[str, Any]:
+    """How a stored reply leaves: from the customer's business number, quoting what it quotes."""
+    return {"reply_to_wamid": quoting.quoted_wamid(outbound.message), "from_id": outbound.number_id}
 
 
 @dataclass(frozen=True)
@@ -92,7 +97,7 @@ class Outbox:
             kind=prepared.kind,
             media=prepared.media,
             data=prepared.data,
-            after_insert=prepared.after_insert,
+            after_insert=quoting.with_quote(prepared.after_insert, target.reply_to),
             number_id=target.number_id,
         )
         return await deliver(self.store, outbound, prepared.call(outbound))
@@ -107,7 +112,7 @@ class Outbox:
         return await self._file(what)
 
     def _text(self, outbound: Outbound) -> Send:
-        return lambda to: self.cloud.send_text(to, outbound.message["content"], from_id=outbound.number_id)
+        return lambda to: self.cloud.send_text(to, outbound.message["content"], **_via(outbound))
 
     async def _template(self, what: TemplateSend) -> Prepared:
         resolved = await self.templates.resolve(what.spec, uploaded_header=what.header_file is not None)
@@ -115,7 +120,7 @@ class Outbox:
         if resolved.upload_header is None or what.header_file is None:
 
             def call(outbound: Outbound) -> Send:
-                return lambda to: self.cloud.send_message(to, "template", template, from_id=outbound.number_id)
+                return lambda to: self.cloud.send_message(to, "template", template, **_via(outbound))
 
             return Prepared("template", resolved.content, call, data=resolved.data)
         # A media header uploaded with the send: checked and kept like any file, shown in
@@ -131,7 +136,7 @@ class Outbox:
                 )
                 component = template_parts.uploaded_header(kind, media_id, file.filename)
                 body = template_parts.with_header(template, component)
-                return await self.cloud.send_message(to, "template", body, from_id=outbound.number_id)
+                return await self.cloud.send_message(to, "template", body, **_via(outbound))
 
             return upload_and_send
 
@@ -140,7 +145,7 @@ class Outbox:
 
     def _rich(self, what: RichSend) -> Prepared:
         def call(outbound: Outbound) -> Send:
-            return lambda to: self.cloud.send_message(to, what.kind, what.body, from_id=outbound.number_id)
+            return lambda to: self.cloud.send_message(to, what.kind, what.body, **_via(outbound))
 
         return Prepared(what.kind, what.content, call, data=what.data)
 
@@ -187,7 +192,7 @@ class Outbox:
                     body["filename"] = file.filename
                 if what.voice:
                     body["voice"] = True
-                return await self.cloud.send_message(to, file.kind, body, from_id=outbound.number_id)
+                return await self.cloud.send_message(to, file.kind, body, **_via(outbound))
 
             return upload_and_send
 

@@ -21,6 +21,7 @@ from .api import MAX_INT, authenticated, json_body
 from .auth import User
 from .db import Tx, now_ms
 from .errors import Conflict, Forbidden, Invalid, NotFound
+from .services import services
 from .store import Store
 
 MAX_SHORTCUT = 32
@@ -171,10 +172,10 @@ async def update(store: Store, user: User, reply_id: int, body: dict[str, Any]) 
             at=now_ms(),
             id=reply_id,
         )
-        row = await tx.fetch_one(_SELECT + " WHERE id = :id", id=reply_id)
-        assert row is not None
-        await _announce(store, tx, row)
-        return view(row, user)
+        changed = await tx.fetch_one(_SELECT + " WHERE id = :id", id=reply_id)
+        assert changed is not None
+        await _announce(store, tx, changed)
+        return view(changed, user)
 
     return await store.db.write(job)
 
@@ -203,23 +204,23 @@ def _reply_id(request: Request) -> int:
 
 @authenticated
 async def list_endpoint(request: Request, user: User) -> Response:
-    return JSONResponse(await list_quick_replies(request.app.state.db, user))
+    return JSONResponse(await list_quick_replies(services(request).db, user))
 
 
 @authenticated
 async def create_endpoint(request: Request, user: User) -> Response:
-    return JSONResponse(await create(request.app.state.store, user, await json_body(request)), 201)
+    return JSONResponse(await create(services(request).store, user, await json_body(request)), 201)
 
 
 @authenticated
 async def update_endpoint(request: Request, user: User) -> Response:
     body = await json_body(request)
-    return JSONResponse(await update(request.app.state.store, user, _reply_id(request), body))
+    return JSONResponse(await update(services(request).store, user, _reply_id(request), body))
 
 
 @authenticated
 async def delete_endpoint(request: Request, user: User) -> Response:
-    await delete(request.app.state.store, user, _reply_id(request))
+    await delete(services(request).store, user, _reply_id(request))
     return JSONResponse({"ok": True})
 
 

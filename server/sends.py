@@ -15,12 +15,14 @@ from typing import Any
 @dataclass(frozen=True)
 class Target:
     """Who a reply goes to: a conversation, or a phone number (and then, optionally, which
-    business number it leaves from). `client_id` makes a retried request safe."""
+    business number it leaves from). `client_id` makes a retried request safe; `reply_to` is
+    the id of a message of the conversation the reply quotes (server/quoting.py)."""
 
     conversation_id: int | None = None
     phone: str | None = None
     client_id: str | None = None
     number_id: str | None = None
+    reply_to: int | None = None
 
 
 @dataclass(frozen=True)

@@ -408,6 +408,24 @@ class Store:
         if target is not None:
             await self._emit_message(tx, "message.updated", target["id"], target["owner_id"])
 
+    async def _reaction_status(self, tx: Tx, wamid: str, status: str) -> bool:
+        """A status of one of our reactions (server/reactions.py): `failed` (e.g. 131009, the
+        message is too old for WhatsApp) takes it off the message again. True when it was one."""
+        row = await tx.fetch_one(
+            "SELECT x.message_wamid, m.id, c.owner_id FROM reactions x"
+            " LEFT JOIN messages m ON m.wamid = x.message_wamid LEFT JOIN conversations c ON c.id = m.conversation_id"
+            " WHERE x.wamid = :w AND x.direction = 'outbound'",
+            w=wamid,
+        )
+        if row is None:
+            return False
+        if status == "failed":
+            log.warning("WhatsApp did not deliver reaction %s: removed from message %s", wamid, row["id"])
+            await tx.execute("UPDATE reactions SET emoji = '' WHERE wamid = :w", w=wamid)
+            if row["id"] is not None:
+                await self._emit_message(tx, "message.updated", row["id"], row["owner_id"])
+        return True
+
     async def apply_status(self, tx: Tx, wamid: str, status: str, at: int, error: dict[str, Any] | None) -> None:
         """Move an outbound message's status forward; park it if the wamid is not known yet."""
         row = await tx.fetch_one(
@@ -416,6 +434,8 @@ class Store:
             w=wamid,
         )
         if row is None:
+            if await self._reaction_status(tx, wamid, status):
+                return
             await tx.execute(
                 "INSERT INTO pending_statuses (wamid, status, status_at, error, created_at)"
                 " VALUES (:w, :s, :at, :e, :t)",

@@ -20,8 +20,9 @@ from . import queries
 from .api import authenticated, path_id
 from .auth import User
 from .db import now_ms
-from .errors import Conflict, Invalid, NotFound, UpstreamFailed
-from .visibility import may_see
+from .errors import Conflict, Invalid, UpstreamFailed
+from .services import services
+from .visibility import visible_conversation
 from .whatsapp import CloudAPI, SendError
 
 log = logging.getLogger(__name__)
@@ -29,11 +30,7 @@ log = logging.getLogger(__name__)
 
 async def show_typing(db: Any, cloud: CloudAPI, user: User, conversation_id: int) -> dict[str, Any]:
     """Send the indicator for the customer's newest message; the message it was shown on."""
-    conv = await db.fetch_one(
-        "SELECT owner_id, last_inbound_at, business_number_id FROM conversations WHERE id = :id", id=conversation_id
-    )
-    if conv is None or not may_see(user, conv["owner_id"]):
-        raise NotFound(f"conversation {conversation_id} not found", "conversation_not_found")
+    conv = await visible_conversation(db, user, conversation_id, "owner_id, last_inbound_at, business_number_id")
     newest = await db.fetch_one(
         "SELECT id, wamid FROM messages WHERE conversation_id = :c AND direction = 'inbound' AND wamid IS NOT NULL"
         " ORDER BY created_at DESC, id DESC LIMIT 1",
@@ -59,7 +56,8 @@ async def show_typing(db: Any, cloud: CloudAPI, user: User, conversation_id: int
 
 @authenticated
 async def typing_endpoint(request: Request, user: User) -> Response:
-    result = await show_typing(request.app.state.db, request.app.state.outbox.cloud, user, path_id(request))
+    parts = services(request)
+    result = await show_typing(parts.db, parts.cloud, user, path_id(request))
     return JSONResponse(result)
 
 

@@ -14,6 +14,8 @@ import { openConversation, renderThread } from './chat-thread.js';
 import { initTemplates, newConversationTemplate, openNewConversationTemplates, sendTemplate, updateTemplateComposer } from './chat-templates.js';
 import { initQuickReplies } from './chat-quick-replies.js';
 import { noteTyping, replySent } from './chat-typing.js';
+import { cancelReply, initQuote, quoteView, replyingTo, startReply } from './chat-quote.js';
+import { initWindow, updateWindowCountdown } from './chat-window.js';
 
 export function initComposer() {
   const input = el['composer-input'];
@@ -52,6 +54,8 @@ export function initComposer() {
   initShare(composerHooks);
   initVoice({ ...composerHooks, onError: showSendError });
   initQuickReplies(input);
+  initQuote(input);
+  initWindow(input, { changed: () => updateComposer() });
 }
 
 /** Note mode: what is typed becomes a private note for the team, never sent to the customer. */
@@ -67,6 +71,7 @@ export function resetComposer() {
   state.noteMode = false;
   closeAttachPreview({ keepFocus: true });
   closeEmoji();
+  cancelReply();
   el['composer-input'].value = '';
   autoGrow(el['composer-input']);
   updateComposer();
@@ -76,6 +81,8 @@ export function resetComposer() {
 export function updateComposer() {
   if (!state.openConv) return;
   const ws = windowState();
+  updateWindowCountdown();
+  if (ws === 'closed') cancelReply(); // nothing can be sent: no quote either
   updateTemplateComposer(ws);
   updateAttach(ws);
   updateShare(ws);
@@ -141,6 +148,7 @@ async function send() {
   const clientId = uuid();
   const convId = conv.id;
   const owner = state;
+  const quoted = replyingTo();
   state.messages.set(`tmp:${clientId}`, {
     id: null,
     clientId,
@@ -150,7 +158,7 @@ async function send() {
     content,
     media: null,
     data: null,
-    replyTo: null,
+    replyTo: quoteView(quoted),
     reactions: [],
     status: 'pending',
     error: null,
@@ -158,12 +166,13 @@ async function send() {
   });
   input.value = '';
   autoGrow(input);
+  cancelReply();
   state.sendError = null;
   updateComposer();
   renderThread({ scroll: 'bottom' });
 
   try {
-    const msg = await api('/api/conversations/send', { method: 'POST', body: { conversationId: convId, content, clientId } });
+    const msg = await api('/api/conversations/send', { method: 'POST', body: { conversationId: convId, content, clientId, ...(quoted ? { replyTo: quoted.id } : {}) } });
     replySent(convId);
     if (owner !== state) return;
     if (String(state.openId) === String(convId)) {
@@ -180,6 +189,7 @@ async function send() {
     if (!input.value) {
       input.value = content;
       autoGrow(input);
+      if (quoted) startReply(quoted);
     }
     state.sendError = err.message;
     renderThread();

@@ -5,6 +5,7 @@ import { api } from './api.js';
 import { debounce, fullDateTime, parseDate, relativeTime, reconcile, h } from './dom.js';
 import { conversationTitle, previewText, tickGlyph } from './messages.js';
 import { el, listParams, matchesView, NEAR_EDGE_PX, PAGE_SIZE, state, threadVisible, userName } from './chat-state.js';
+import { closingSoonTag } from './chat-window.js';
 
 // Set by chat.js: opening a row is the thread's job, and a change to the open row's
 // conversation redraws the thread header and the composer.
@@ -133,7 +134,8 @@ function conversationNode(row, now) {
   const key = String(row.id);
   const active = key === String(state.openId);
   const time = relativeTime(row.lastMessageAt, now);
-  const sig = JSON.stringify([row, time, active, userName(row.ownerId), state.labels]);
+  const soon = closingSoonTag(row, now.getTime());
+  const sig = JSON.stringify([row, time, active, userName(row.ownerId), state.labels, soon && soon.textContent]);
   const cached = state.convNodes.get(key);
   if (cached && cached.sig === sig) return cached.node;
 
@@ -173,6 +175,7 @@ function conversationNode(row, now) {
         row.ownerId == null && h('span', { class: 'unassigned-tag', text: 'Unassigned' }),
         row.ownerId != null && state.me && String(row.ownerId) !== String(state.me.id) &&
           h('span', { class: 'assignee-tag', title: 'Assigned to', text: row.assigneeName || userName(row.ownerId) }),
+        soon,
         row.unreadCount > 0 && h('span', { class: 'unread-badge', 'aria-label': `${row.unreadCount} unread`, text: row.unreadCount > 99 ? '99+' : row.unreadCount }),
       ),
     ),

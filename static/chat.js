@@ -12,6 +12,7 @@ import { closePhotoViewer, initPhotoViewer } from './chat-viewer.js';
 import { applyTeamEvent, initTeam, ownUnread, refreshCounts, renderThreadActions, resolveOpen, startTeam } from './team.js';
 import { resetTemplates } from './chat-templates.js';
 import { applyQuickReplyEvent, resetQuickReplies } from './chat-quick-replies.js';
+import { initMessageActions } from './chat-message-actions.js';
 
 export { openConversation, resolveOpen };
 
@@ -56,6 +57,13 @@ export function initChat({ isActive, meChanged }) {
     rerender: () => renderThread(),
     touch: (msg) => touchListRow(msg, { created: false }),
     showError: (text) => ((state.sendError = text), updateComposer()),
+  });
+  initMessageActions({
+    changed: () => renderThread(),
+    onError: (text) => {
+      state.sendError = text;
+      updateComposer();
+    },
   });
 
   // Times in the list ("2 min") and the 24-hour window age while the page stays open.

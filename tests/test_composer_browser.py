@@ -3,14 +3,16 @@ the typing indicator, quoting, reactions and the 24-hour window countdown."""
 
 from __future__ import annotations
 
+import re
+import time
 import uuid
 from typing import Any
 
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.servers import Stack, eventually
-from tests.test_browser import browser, conversation_item, open_page, screenshot, web
+from tests.servers import Stack, eventually, new_phone
+from tests.test_browser import browser, conversation_item, live, login, open_page, screenshot, web
 from tests.test_team_browser import customer_of, person, signed_in
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -138,3 +140,131 @@ async def test_typing_indicator_once_per_twenty_seconds_and_never_in_notes(open_
 
 async def _typed(web: Stack, wamid: str, times: int = 1) -> bool:
     return web.meta.typing.count(wamid) >= times
+
+
+async def hover_action(page: Page, message: Any, action: str, shot: str = "") -> None:
+    await message.hover()
+    button = message.locator(f".message-actions .message-action-{action}")
+    await expect(button).to_be_visible()
+    if shot:
+        await screenshot(page, shot)
+    await button.click()
+
+
+async def test_quote_reply_both_ways_and_reactions(open_page: Any, web: Stack) -> None:
+    ana = await person(web, "Ana")
+    phone = await customer_of(web, ana, "Amina", "Can I order a cake for Saturday?")
+    page = await signed_in(open_page, ana)
+    await open_thread(page, "Amina")
+    inbound = page.locator("#thread-messages .message.inbound").first
+    quote_bar = page.locator("#composer-quote")
+
+    # Reply from the hover menu, then change her mind: × drops the quote.
+    await hover_action(page, inbound, "reply")
+    await expect(quote_bar).to_be_visible()
+    await expect(quote_bar.locator(".quote-bar-author")).to_have_text("Amina")
+    await expect(quote_bar.locator(".quote-bar-text")).to_have_text("Can I order a cake for Saturday?")
+    await page.click("#composer-quote-cancel")
+    await expect(quote_bar).to_be_hidden()
+
+    # Reply for real: the bubble shows the quote, WhatsApp gets context.message_id.
+    await hover_action(page, inbound, "reply")
+    box = page.locator("#composer-input")
+    await expect(box).to_be_focused()
+    await box.press_sequentially("Of course! Which flavour?")
+    await box.press("Enter")
+    await expect(quote_bar).to_be_hidden()
+    reply = page.locator("#thread-messages .message.outbound", has_text="Which flavour?")
+    await expect(reply.locator(".reply-quote .reply-author")).to_have_text("Amina")
+    await expect(reply.locator(".reply-quote .reply-text")).to_have_text("Can I order a cake for Saturday?")
+    [conv] = [c for c in await ana.conversations() if c["phoneNumber"] == phone]
+    messages = await ana.messages(conv["id"])
+    asked = next(m for m in messages if m["direction"] == "inbound")
+    sent = [q["json"] for q in await web.meta_requests() if q["json"] and q["json"].get("to") == phone.lstrip("+")]
+    assert sent[-1]["context"] == {"message_id": asked["wamid"]}
+    assert sent[-1]["text"]["body"] == "Of course! Which flavour?"
+
+    # She quotes our reply back: her bubble shows it; a click on the quote jumps to ours.
+    await expect(reply.locator(".status-tick")).to_have_attribute("data-status", "read")
+    ours = next(m for m in await ana.messages(conv["id"]) if m["content"] == "Of course! Which flavour?")
+    await web.customer_writes(phone.lstrip("+"), "Chocolate please", name="Amina", context={"id": ours["wamid"]})
+    answer = page.locator("#thread-messages .message.inbound", has_text="Chocolate please")
+    await expect(answer.locator(".reply-quote .reply-author")).to_have_text("Ana")
+    await expect(answer.locator(".reply-quote .reply-text")).to_have_text("Of course! Which flavour?")
+    await answer.locator(".reply-quote").click()
+    await expect(reply).to_have_class(re.compile(r"\bflash\b"))
+
+    # React from the hover menu; her reaction to our reply arrives live; ours comes off again.
+    await hover_action(page, answer, "react", shot="message-actions")
+    picker = page.locator("#reaction-picker")
+    await expect(picker.locator(".reaction-choice")).to_have_count(6)
+    await picker.locator('[data-emoji="👍"]').click()
+    await expect(picker).to_be_hidden()
+    mine = answer.locator('.reactions .reaction[data-direction="outbound"]')
+    await expect(mine).to_have_text("👍")
+    reaction = [q["json"] for q in await web.meta_requests() if q["json"] and q["json"].get("type") == "reaction"][-1]
+    chocolate = next(m for m in await ana.messages(conv["id"]) if m["content"] == "Chocolate please")
+    assert reaction["reaction"] == {"message_id": chocolate["wamid"], "emoji": "👍"}
+    await web.meta_post(
+        "/simulate/inbound",
+        {"from": phone.lstrip("+"), "type": "reaction", "reaction": {"message_id": ours["wamid"], "emoji": "❤️"}},
+    )
+    await expect(reply.locator('.reactions .reaction[data-direction="inbound"]')).to_have_text("❤️")
+    await screenshot(page, "quote-and-react")
+    await mine.click()
+    await expect(mine).to_have_count(0)
+
+    # On a phone, swiping a message to the right replies to it.
+    await page.evaluate(
+        """(id) => {
+          const node = document.querySelector(`#thread-messages .message[data-id="${id}"] .bubble`);
+          const r = node.getBoundingClientRect();
+          const at = (type, x) => node.dispatchEvent(new PointerEvent(type, {
+            bubbles: true, pointerType: 'touch', pointerId: 7, clientX: x, clientY: r.top + 5 }));
+          at('pointerdown', r.left + 5); at('pointermove', r.left + 40); at('pointermove', r.left + 90);
+          at('pointerup', r.left + 90);
+        }""",
+        chocolate["id"],
+    )
+    await expect(quote_bar.locator(".quote-bar-text")).to_have_text("Chocolate please")
+
+
+async def test_window_countdown_closing_soon_and_live_switch_to_templates(open_page: Any, web: Stack) -> None:
+    ana = await person(web, "Ana")
+    now = time.time()
+    await customer_of(web, ana, "Late Lukas", "Still there?")  # a fresh window: 24 h
+    phone = new_phone()
+    r = await ana.post("/api/invitations", {"name": "Soon Sipho", "phoneNumber": phone})
+    assert r.status_code == 201
+    # Wrote 23 h 30 min ago: the window closes in half an hour.
+    await web.customer_writes(phone.lstrip("+"), "Is it ready?", name="Soon Sipho", timestamp=int(now - 23.5 * 3600))
+    w = await open_page()
+    page = w.page
+    await page.clock.install(time=now)
+    await login(page, ana)
+    await live(page)
+
+    late, soon = conversation_item(page, "Late Lukas"), conversation_item(page, "Soon Sipho")
+    await expect(soon.locator(".window-tag")).to_have_text(re.compile(r"^Closes in (29|30) min$"))
+    await expect(late.locator(".window-tag")).to_have_count(0)
+    await open_thread(page, "Late Lukas")
+    countdown = page.locator("#window-countdown")
+    await expect(countdown).to_have_text(re.compile(r"^Window closes in 23 h 5\d min$"))
+    await expect(countdown).to_have_attribute("data-soon", "false")
+
+    await open_thread(page, "Soon Sipho")
+    await expect(countdown).to_have_text(re.compile(r"^Window closes in (29|30) min$"))
+    await expect(countdown).to_have_attribute("data-soon", "true")
+    await expect(page.locator("#template-composer")).to_be_hidden()
+    await expect(page.locator("#composer-input")).to_be_enabled()
+    await screenshot(page, "window-closing-soon")
+
+    # Twenty minutes later the countdown has moved; at the half hour the composer switches.
+    await page.clock.fast_forward("20:00")
+    await expect(countdown).to_have_text(re.compile(r"^Window closes in (9|10) min$"))
+    await page.clock.fast_forward("11:00")
+    await expect(page.locator("#template-composer")).to_be_visible()
+    await expect(page.locator("#composer-input")).to_be_disabled()
+    await expect(countdown).to_be_hidden()
+    await expect(page.locator("#composer-notice")).to_contain_text("24-hour reply window is closed")
+    await expect(soon.locator(".window-tag")).to_have_count(0)

@@ -335,6 +335,13 @@ class MiddleRandom(random.Random):
         return 0.5
 
 
+class LowRandom(random.Random):
+    """Every coin lands low: an owed customer answers, quoting the reply."""
+
+    def random(self) -> float:
+        return 0.1
+
+
 async def unread(admin: Any, phone: str) -> int:
     conversation = await admin.conversation_with(phone)
     return conversation["unreadCount"] if conversation else 0
@@ -399,6 +406,13 @@ async def test_simulated_customers_wait_for_answers_and_never_thank_a_failed_rep
         last = await eventually(answered)
         assert last and "strawberries" in last["content"], last
         assert last["content"] not in THANKS
+
+        # Customers quote the reply they answer now and then (here: the coin says so).
+        simulator.rng = LowRandom()
+        r = await admin.send(conversationId=conversation["id"], content="Strawberries it is.")
+        assert r.status_code == 201, r.text
+        quoted = await eventually(answered)
+        assert quoted and quoted["replyTo"] and quoted["replyTo"]["id"] == r.json()["id"], quoted
 
 
 async def _media_ready(admin: Any, conversation_id: int, kind: str) -> bool:
