@@ -4,6 +4,7 @@
 // /api/conversations/send.
 
 import { api, uuid } from './api.js';
+import { cancelReply, replyingTo } from './chat-quote.js';
 
 const el = {};
 let hooks = { pick: () => {} };
@@ -53,10 +54,15 @@ export async function sendFile(conversationId, file, caption) {
   form.append('clientId', uuid());
   if (caption && takesCaption(file)) form.append('caption', caption);
   form.append('file', file, file.name || 'pasted-image.png');
+  // The reply being quoted (chat-quote.js) goes with a file too, as on WhatsApp.
+  const quoted = replyingTo();
+  if (quoted && String(quoted.conversationId) === String(conversationId)) form.append('replyTo', String(quoted.id));
   busy = true;
   render();
   try {
-    return await api('/api/conversations/send', { method: 'POST', body: form });
+    const msg = await api('/api/conversations/send', { method: 'POST', body: form });
+    if (quoted) cancelReply();
+    return msg;
   } finally {
     busy = false;
     render();

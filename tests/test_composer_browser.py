@@ -151,7 +151,7 @@ async def hover_action(page: Page, message: Any, action: str, shot: str = "") ->
     await button.click()
 
 
-async def test_quote_reply_both_ways_and_reactions(open_page: Any, web: Stack) -> None:
+async def test_quote_reply_both_ways_and_reactions(open_page: Any, web: Stack, tmp_path: Any) -> None:
     ana = await person(web, "Ana")
     phone = await customer_of(web, ana, "Amina", "Can I order a cake for Saturday?")
     page = await signed_in(open_page, ana)
@@ -227,6 +227,17 @@ async def test_quote_reply_both_ways_and_reactions(open_page: Any, web: Stack) -
         chocolate["id"],
     )
     await expect(quote_bar.locator(".quote-bar-text")).to_have_text("Chocolate please")
+
+    # A file goes with the quote too.
+    receipt = tmp_path / "receipt.txt"
+    receipt.write_bytes(b"One chocolate cake: 25,000 TSh")
+    await page.locator("#composer-file").set_input_files(str(receipt))
+    await page.locator("#attach-send").click()
+    await expect(quote_bar).to_be_hidden()
+    document = page.locator("#thread-messages .message.outbound", has_text="receipt.txt")
+    await expect(document.locator(".reply-quote .reply-text")).to_have_text("Chocolate please")
+    files = [q["json"] for q in await web.meta_requests() if q["json"] and q["json"].get("type") == "document"]
+    assert files[-1]["context"] == {"message_id": chocolate["wamid"]}
 
 
 async def test_window_countdown_closing_soon_and_live_switch_to_templates(open_page: Any, web: Stack) -> None:
