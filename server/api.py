@@ -193,7 +193,9 @@ async def list_conversations(request: Request, user: User) -> Response:
 @authenticated
 async def conversation_counts(request: Request, user: User) -> Response:
     """How many conversations of each status the same filters would list (the status tabs)."""
-    return JSONResponse(await queries.status_counts(request.app.state.db, user, **_filters(request, user)))
+    number = storable(request.query_params.get("number")) or None
+    counts = await queries.status_counts(request.app.state.db, user, number=number, **_filters(request, user))
+    return JSONResponse(counts)
 
 
 async def _visible_conversation(request: Request, user: User) -> int:

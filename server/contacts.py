@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from . import merge, queries
-from .auth import User
+from .auth import User, display_name
 from .db import Tx, now_ms
 from .errors import Conflict, Forbidden, Invalid, NotFound
 from .queries import Reader, iso
@@ -55,16 +55,18 @@ async def rename(store: Store, user: User, conversation_id: int, name: str | Non
 
 async def contact_panel(reader: Reader, user: User, conversation_id: int) -> dict[str, Any]:
     """What the dashboard's contact panel shows about the customer of one conversation."""
-    conv = await visible_conversation(
-        reader,
-        user,
-        conversation_id,
-        "id, owner_id, phone_number, phone_key, wa_user_id, contact_name, given_name, profile_name, created_at",
+    await visible_conversation(reader, user, conversation_id)
+    conv = await reader.fetch_one(
+        "SELECT c.id, c.owner_id, c.phone_number, c.phone_key, c.wa_user_id, c.contact_name, c.given_name,"
+        " c.profile_name, c.created_at, c.labels, c.business_number_id, n.display_name AS number_name"
+        " FROM conversations c LEFT JOIN business_numbers n ON n.id = c.business_number_id WHERE c.id = :id",
+        id=conversation_id,
     )
+    assert conv is not None  # visible_conversation found it
     invitation = None
     if conv["phone_key"]:
         row = await reader.fetch_one(
-            "SELECT i.name, i.owner_id, i.created_at, u.email FROM invitations i"
+            "SELECT i.name, i.owner_id, i.created_at, u.email, u.name AS user_name FROM invitations i"
             " LEFT JOIN users u ON u.id = i.owner_id WHERE i.phone_key = :k",
             k=conv["phone_key"],
         )
@@ -73,6 +75,7 @@ async def contact_panel(reader: Reader, user: User, conversation_id: int) -> dic
                 "name": row["name"],
                 "invitedById": row["owner_id"],
                 "invitedBy": row["email"],
+                "invitedByName": display_name(row["user_name"], row["email"]) if row["email"] else None,
                 "invitedAt": iso(row["created_at"]),
             }
     # The same person on other business numbers, or merged from another thread, counts too.
@@ -99,6 +102,9 @@ async def contact_panel(reader: Reader, user: User, conversation_id: int) -> dic
         "invitation": invitation,
         "firstContactAt": iso(first_at),
         "conversationCount": len(same),
+        "labels": json.loads(conv["labels"] or "[]"),
+        "businessNumberId": conv["business_number_id"] or None,
+        "businessNumberName": conv["number_name"],
     }
 
 

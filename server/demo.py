@@ -148,6 +148,11 @@ class Customer:
     patient: bool = False  # never nudges (the conversation whose 24-hour window has closed)
     fails_first_reply: int = 0  # Meta error code of the seeded reply that fails (0: none)
     writes_to: str = PHONE_NUMBER_ID  # which business number they write to
+    profile: str | None = None  # their WhatsApp profile name, when not the invitation's name
+
+    @property
+    def profile_name(self) -> str:
+        return self.profile or self.name
 
     @property
     def wa_id(self) -> str:
@@ -168,6 +173,7 @@ def customers() -> list[Customer]:
                 [["Do you deliver to Mikocheni?", "It's for my mother's birthday on Friday"], ["Can I pay by M-Pesa?"]],
             ],
             1.2,
+            profile="Amina 🌸",  # the dashboard shows both names: the invitation's and hers
         ),
         Customer(
             "Lukas Becker",
@@ -555,7 +561,7 @@ class Demo:
         for at, line, customer in sorted(openings, key=lambda o: o[0]):  # oldest first
             fields = {
                 "from": customer.wa_id,
-                "name": customer.name,
+                "name": customer.profile_name,
                 "timestamp": at,
                 "to": customer.writes_to,
                 **message_of(self.meta, line),
@@ -815,7 +821,7 @@ class Simulator:
 
     async def _post(self, customer: Customer, message: dict[str, Any]) -> None:
         value = self.meta.inbound_value(
-            {"from": customer.wa_id, "name": customer.name, "to": customer.writes_to, **message}
+            {"from": customer.wa_id, "name": customer.profile_name, "to": customer.writes_to, **message}
         )
         status = await self.meta.post_webhook(value)
         if status != 200:

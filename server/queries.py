@@ -281,9 +281,10 @@ async def status_counts(
     search: str | None = None,
     assignee: int | str | None = None,
     label: str | None = None,
+    number: str | None = None,
 ) -> dict[str, int]:
     """How many conversations of each status the list would show (the dashboard's tabs)."""
-    where, values = _filters(reader, user, search, None, assignee, label)
+    where, values = _filters(reader, user, search, None, assignee, label, number)
     rows = await reader.fetch_all(
         "SELECT c.status, COUNT(*) AS n FROM conversations c" + where + " GROUP BY c.status", **values
     )

@@ -4,6 +4,7 @@ import { api, getToken, setToken, clearToken, revokeToken, syncMediaCookie, onUn
 import { $ } from './dom.js';
 import { initChat, startChat, resetChat, applyEvent, pollFallback, onChatShown, resolveOpen, stepConversation, toggleNoteMode, openConversation } from './chat.js';
 import { initAgents, loadAgents, resetAgents, startAgents } from './agents.js';
+import { initWhatsappAdmin, loadWhatsappAdmin, resetWhatsappAdmin, startWhatsappAdmin } from './admin-whatsapp.js';
 import { initShortcuts } from './shortcuts.js';
 import { initInvitations, startInvitations, resetInvitations, loadInvitations } from './invitations.js';
 import { startLive, stopLive } from './live.js';
@@ -46,6 +47,7 @@ async function startSession() {
   startChat(me);
   startInvitations(me);
   startAgents(me);
+  startWhatsappAdmin(me);
   selectTab('chat');
   startNotify(me);
   startLive({
@@ -80,6 +82,7 @@ function endSession(message = '') {
   stopLive();
   stopNotify();
   resetChat();
+  resetWhatsappAdmin();
   resetInvitations();
   resetAgents();
   clearToken();
@@ -102,7 +105,10 @@ function selectTab(name) {
   }
   for (const panel of document.querySelectorAll('[data-panel]')) panel.hidden = panel.dataset.panel !== name;
   if (name === 'invitations') loadInvitations();
-  if (name === 'team') loadAgents();
+  if (name === 'team') {
+    loadAgents();
+    loadWhatsappAdmin();
+  }
   if (name === 'chat') onChatShown();
 }
 
@@ -138,6 +144,7 @@ function init() {
     button.addEventListener('click', () => selectTab(button.dataset.tab));
   }
   initChat({ isActive: () => inSession && activeTab === 'chat', meChanged: showMe });
+  initWhatsappAdmin();
   initInvitations();
   initAgents({ meChanged: showMe });
   initNotify({ open: (id) => (selectTab('chat'), openConversation(id)) });

@@ -4,6 +4,7 @@
 import { api } from './api.js';
 import { debounce, fullDateTime, parseDate, relativeTime, reconcile, h } from './dom.js';
 import { conversationTitle, previewText, tickGlyph } from './messages.js';
+import { numberTag, profileTag } from './identity.js';
 import { el, listParams, matchesView, NEAR_EDGE_PX, PAGE_SIZE, state, threadVisible, userName } from './chat-state.js';
 import { closingSoonTag } from './chat-window.js';
 
@@ -160,6 +161,7 @@ function conversationNode(row, now) {
         'div',
         { class: 'conv-top' },
         h('span', { class: 'conv-name', text: title }),
+        profileTag(row),
         h('time', { class: 'conv-time', datetime: row.lastMessageAt, title: fullDateTime(row.lastMessageAt), text: time }),
       ),
       h(
@@ -171,6 +173,7 @@ function conversationNode(row, now) {
           last && last.direction === 'outbound' && h('span', { class: 'preview-tick', dataset: { status: last.status }, text: `${tickGlyph(last.status)} ` }),
           previewText(last),
         ),
+        numberTag(row),
         (row.labels || []).map((name) => labelChip(name, name)),
         row.ownerId == null && h('span', { class: 'unassigned-tag', text: 'Unassigned' }),
         row.ownerId != null && state.me && String(row.ownerId) !== String(state.me.id) &&

@@ -42,6 +42,7 @@ function freshState() {
     view: 'mine', // 'mine' | 'unassigned' | 'all'
     statusTab: 'open', // 'open' | 'pending' | 'resolved' | 'snoozed' | 'all'
     label: '', // a label name, or '' for any
+    number: '', // a business number id, or '' for all (identity.js)
     counts: null, // { open, pending, resolved, snoozed, all } for the current view
     users: new Map(), // String(id) -> { id, email, name, role, active }
     labels: [], // [{ id, name, color }]
@@ -56,6 +57,7 @@ export function listParams() {
   else if (state.view === 'unassigned') params.assignee = 'unassigned';
   if (state.statusTab !== 'all') params.status = state.statusTab;
   if (state.label) params.label = state.label;
+  if (state.number) params.number = state.number;
   return params;
 }
 
@@ -66,6 +68,7 @@ export function matchesView(row) {
   if (state.view === 'unassigned' && (row.assigneeId ?? row.ownerId) != null) return false;
   if (state.statusTab !== 'all' && row.status && row.status !== state.statusTab) return false;
   if (state.label && Array.isArray(row.labels) && !row.labels.includes(state.label)) return false;
+  if (state.number && row.businessNumberId && String(row.businessNumberId) !== state.number) return false;
   return true;
 }
 

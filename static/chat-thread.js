@@ -10,6 +10,7 @@ import {
 } from './chat-state.js';
 import { initial, markRead, renderList, scheduleMarkRead, upsertConversation } from './chat-list.js';
 import { failureContext } from './chat-retry.js';
+import { headerExtras } from './identity.js';
 
 // Set by chat.js: the composer empties for a newly opened conversation (reset) and follows
 // the 24-hour window whenever it may have moved (changed).
@@ -246,6 +247,7 @@ export function renderThreadHeader() {
   el['thread-avatar'].textContent = initial(title);
   const sub = [];
   if (conv.contactName && conv.phoneNumber) sub.push(conv.phoneNumber);
+  sub.push(...headerExtras(conv));
   if (conv.ownerId === null) sub.push('Unassigned');
   else if (conv.assigneeName) sub.push(`Assigned to ${conv.assigneeName}`);
   el['thread-subtitle'].textContent = sub.join(' · ');

@@ -4,6 +4,9 @@
 
 import { bindElements, el, inLoadedRange, resetState, state, threadVisible, upsertMessage } from './chat-state.js';
 import { initList, markRead, reloadList, renderList, scheduleMarkRead, setUnread, touchListRow, upsertConversation } from './chat-list.js';
+import { applyContactEvent, contactOpened, contactRowChanged, initContact } from './chat-contact.js';
+import { initIdentity, loadNumbers, resetIdentity } from './identity.js';
+import { filtersChanged } from './team.js';
 import { closeConversation, initThread, noteInbound, openConversation, pollThread, reloadThread, renderThread, renderThreadHeader, showThread } from './chat-thread.js';
 import { initComposer, resetComposer, setNoteMode, updateComposer } from './chat-composer.js';
 import { initRetry } from './chat-retry.js';
@@ -39,6 +42,7 @@ export function initChat({ isActive, meChanged }) {
       renderThreadHeader();
       renderThreadActions();
       updateComposer();
+      contactRowChanged();
     },
   });
   initThread({
@@ -46,10 +50,13 @@ export function initChat({ isActive, meChanged }) {
       resetComposer();
       renderThreadActions();
       closePhotoViewer();
+      contactOpened();
     },
     changed: updateComposer,
   });
   initTeam({ open: openConversation, closeThread: closeConversation, changed: renderThreadActions, meChanged });
+  initIdentity({ filtersChanged, numbersChanged: renderList });
+  initContact({ open: openConversation, closeThread: closeConversation, reloadThread: () => reloadThread().catch(() => {}) });
   initComposer();
   initScrollButton(el.thread, el['thread-messages']);
   initPhotoViewer(el['thread-messages']);
@@ -81,6 +88,7 @@ export function startChat(me) {
   resetState(me);
   el['conversation-search'].value = '';
   startTeam(me).catch(() => {}); // sets the view before the list loads
+  loadNumbers().then(() => renderList());
   renderList();
   showThread(false);
   reloadList({ replace: true }).catch(() => {});
@@ -98,6 +106,7 @@ export function resetChat() {
   if (el['new-conversation-dialog'].open) el['new-conversation-dialog'].close();
   showThread(false);
   document.title = 'WhatsApp Inbox';
+  resetIdentity();
 }
 
 /** The chat tab (or the browser tab) became visible: catch up on read state. */
@@ -139,6 +148,9 @@ export function applyEvent(event) {
       break;
     case 'conversation.read':
       setUnread(data.conversationId ?? event.conversationId, data.unreadCount ?? 0);
+      break;
+    case 'conversation.merged':
+      applyContactEvent(event);
       break;
     case 'resync':
       resync();

@@ -4,6 +4,7 @@
 import { mediaUrl } from './api.js';
 import { h, clockTime, fullDateTime } from './dom.js';
 import { linkify } from './links.js';
+import { editedMark, marksAbove, specialBody, systemLine } from './message-marks.js';
 
 const TYPE_LABELS = {
   image: '📷 Photo',
@@ -33,7 +34,7 @@ export function previewText(msg) {
   if (!msg) return '';
   const content = (msg.content || '').replace(/\s+/g, ' ').trim();
   if (msg.type === 'note') return `🔒 ${content}`;
-  if (msg.type === 'text' || msg.type === 'interactive' || msg.type === 'button' || msg.type === 'template') return content;
+  if (msg.type === 'text' || msg.type === 'interactive' || msg.type === 'button' || msg.type === 'template' || msg.type === 'system') return content;
   const label = TYPE_LABELS[msg.type] || `Message (${msg.type})`;
   return content ? `${label}: ${content}` : label;
 }
@@ -57,6 +58,7 @@ export function errorText(error) {
  *   ctx.contactName      -> name shown for inbound quotes
  */
 export function renderMessage(msg, ctx = {}) {
+  if (msg.type === 'system') return systemLine(msg);
   if (msg.type === 'activity') {
     // A history line ("Sam assigned this to Ana"), like WhatsApp's own system messages.
     return h(
@@ -89,7 +91,8 @@ export function renderMessage(msg, ctx = {}) {
   // Which agent sent a reply (the team sees each other's replies in one thread).
   if (dir === 'outbound' && msg.authorName) bubble.append(h('div', { class: 'message-author', text: msg.authorName }));
   if (msg.replyTo) bubble.append(renderQuote(msg.replyTo, ctx));
-  bubble.append(...renderBody(msg).filter(Boolean)); // append(null) would insert the text "null"
+  bubble.append(...marksAbove(msg));
+  bubble.append(...(specialBody(msg) || renderBody(msg)).filter(Boolean)); // append(null) would insert the text "null"
   bubble.append(renderMeta(msg, el));
   el.append(bubble);
   if (dir === 'outbound' && msg.status === 'failed') {
@@ -387,7 +390,7 @@ function safeHttpUrl(value) {
 }
 
 function renderMeta(msg, messageEl) {
-  const meta = h('div', { class: 'meta' }, h('time', { datetime: msg.createdAt, title: fullDateTime(msg.createdAt), text: clockTime(msg.createdAt) }));
+  const meta = h('div', { class: 'meta' }, editedMark(msg), h('time', { datetime: msg.createdAt, title: fullDateTime(msg.createdAt), text: clockTime(msg.createdAt) }));
   if (msg.direction !== 'outbound') return meta;
 
   const status = TICKS[msg.status] ? msg.status : 'pending';

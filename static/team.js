@@ -53,7 +53,7 @@ export async function loadLabels() {
   state.labels = await api('/api/labels');
 }
 
-function filtersChanged() {
+export function filtersChanged() {
   renderFilters();
   reloadList({ replace: true }).catch(() => {});
   refreshCounts();
@@ -78,6 +78,7 @@ export const refreshCounts = debounce(async () => {
   if (state.view === 'mine') params.set('assignee', 'me');
   else if (state.view === 'unassigned') params.set('assignee', 'unassigned');
   if (state.label) params.set('label', state.label);
+  if (state.number) params.set('number', state.number);
   const owner = state;
   try {
     const counts = await api(`/api/conversations/counts?${params}`);

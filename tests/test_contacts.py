@@ -115,6 +115,7 @@ async def test_the_contact_panel(inbox: Stack) -> None:
         "name": "Neema",
         "invitedById": agent.id,
         "invitedBy": agent.email,
+        "invitedByName": agent.email.split("@")[0],  # no name given: the part before the @
         "invitedAt": invited_at,
     }
     assert panel["firstContactAt"] and panel["conversationCount"] == 1
