@@ -78,6 +78,7 @@ export function initChat({ isActive, meChanged }) {
     if (!state.me) return;
     renderList();
     updateComposer();
+    renderThread(); // a failed reply offers a template instead once the window has closed
   }, 30000);
 
   document.addEventListener('visibilitychange', () => onChatShown());
