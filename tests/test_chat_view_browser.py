@@ -14,7 +14,7 @@ import pytest_asyncio
 from playwright.async_api import Page, expect
 
 from tests.servers import Agent, Stack, database_url, stack
-from tests.test_browser import browser, conversation_item, invited, live, login, open_page, screenshot  # noqa: F401
+from tests.test_browser import PHONE, browser, conversation_item, invited, live, login, open_page, screenshot  # noqa: F401
 from tests.test_media_browser import png, register
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -186,6 +186,12 @@ async def test_emoji_picker_inserts_at_the_caret(open_page: Any, web: Stack) -> 
     await expect(panel).to_be_hidden()
     await page.keyboard.press("Enter")
     await expect(page.locator("#thread-messages .message.outbound .text")).to_have_text("See you 👋!")
+    # On a phone the picker fits the screen.
+    await page.set_viewport_size(PHONE)
+    await page.locator("#emoji-button").click()
+    await expect(panel).to_be_visible()
+    box = await panel.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
 
 
 async def test_photo_viewer_arrow_keys_and_escape(open_page: Any, web: Stack) -> None:
