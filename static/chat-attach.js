@@ -54,15 +54,18 @@ export function initAttachPreview(options) {
       if (file) openAttachPreview(file);
     });
   }
-  if (hooks.input) {
-    hooks.input.addEventListener('paste', (e) => {
-      const files = Array.from((e.clipboardData && e.clipboardData.files) || []);
-      const image = files.find((f) => (f.type || '').startsWith('image/'));
-      if (!image) return; // text pastes as text
-      e.preventDefault();
-      openAttachPreview(image);
-    });
-  }
+  // An image pasted into the text box, or anywhere in the open conversation but another field.
+  document.addEventListener('paste', (e) => {
+    const target = e.target instanceof Element ? e.target : null;
+    const field = target && target.closest('input, textarea, select, [contenteditable]');
+    if (field && field !== hooks.input) return;
+    if (!hooks.conversation() || !zone || !zone.offsetParent) return; // no thread on screen
+    const files = Array.from((e.clipboardData && e.clipboardData.files) || []);
+    const image = files.find((f) => (f.type || '').startsWith('image/'));
+    if (!image) return; // text pastes as text
+    e.preventDefault();
+    openAttachPreview(image);
+  });
 }
 
 /** Shows `file` for checking before it is sent. */

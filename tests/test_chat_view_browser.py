@@ -63,6 +63,9 @@ async def drop_or_paste(page: Page, how: str, name: str, mime: str, data: bytes)
             for (const type of ['dragenter', 'dragover', 'drop']) {
               zone.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }));
             }
+          } else if (how === 'paste-thread') {
+            document.getElementById('thread').dispatchEvent(
+              new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));
           } else {
             const input = document.getElementById('composer-input');
             input.focus();
@@ -123,6 +126,12 @@ async def test_dropped_and_pasted_images_open_the_same_preview(open_page: Any, w
     await page.keyboard.press("Escape")  # Esc cancels like the button
     await expect(page.locator("#attach-preview")).to_be_hidden()
     assert await files_sent_to(web, phone) == []
+
+    # Pasted while reading the thread (not in the text box): the same preview.
+    await drop_or_paste(page, "paste-thread", "shot.png", "image/png", png(rgb=(90, 90, 90)))
+    await expect(page.locator("#attach-name")).to_have_text("shot.png")
+    await page.locator("#attach-cancel").click()
+    await expect(page.locator("#attach-preview")).to_be_hidden()
 
     await drop_or_paste(page, "paste", "image.png", "image/png", png(rgb=(20, 120, 220)))
     await expect(thumb).to_be_visible()
