@@ -119,6 +119,9 @@ export function renderMessage(msg, ctx = {}) {
   return el;
 }
 
+// What the server can send again as it was stored (server/retry.py); anything else is written anew.
+const RETRYABLE = new Set(['text', 'template', 'image', 'video', 'audio', 'voice', 'document', 'sticker', 'location', 'contacts']);
+
 /**
  * Under a failed reply: why, in words (Meta's error as the server explained it), and what the
  * agent can do: Retry (the same message again), or a template once the 24-hour window closed.
@@ -130,7 +133,7 @@ function renderFailure(msg, ctx) {
   const actions = [];
   if (ctx.windowClosed && msg.type !== 'template') {
     actions.push(h('button', { type: 'button', class: 'template-instead', text: 'Send a template instead', onclick: () => ctx.onTemplate && ctx.onTemplate() }));
-  } else if (msg.id != null && ctx.onRetry) {
+  } else if (msg.id != null && ctx.onRetry && RETRYABLE.has(msg.type)) {
     actions.push(h('button', {
       type: 'button',
       class: 'retry-button',
