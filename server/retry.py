@@ -35,8 +35,11 @@ from .visibility import may_see
 from .whatsapp import CloudAPI, SendError, error_object
 
 Send = Callable[[str], Awaitable[str]]
-# What can be rebuilt from the stored message: its text, its template and parameters, its file.
-RETRYABLE = frozenset({"text", "template", "image", "video", "audio", "voice", "document", "sticker"})
+# What can be rebuilt from the stored message: its text, its template and parameters, its file,
+# or (location, contact cards) the Cloud API object kept as its data.
+RETRYABLE = frozenset(
+    {"text", "template", "image", "video", "audio", "voice", "document", "sticker", "location", "contacts"}
+)
 
 _SELECT = (
     "SELECT m.id, m.direction, m.type, m.status, m.content, m.media, m.data, m.reply_to_wamid,"
@@ -127,6 +130,10 @@ def _sender(app_state: Any, row: dict[str, Any], number_id: str | None) -> Send:
             return await cloud.send_message(to, "template", template, reply_to_wamid=reply_to, from_id=number_id)
 
         return send_template
+    if kind in ("location", "contacts"):
+        stored = _json(row["data"])
+        if isinstance(stored, (dict, list)) and stored:
+            return lambda to: cloud.send_message(to, kind, stored, reply_to_wamid=reply_to, from_id=number_id)
     if media.get("id"):
 
         async def send_file(to: str) -> str:

@@ -202,3 +202,28 @@ async def test_retry_of_a_failed_template(template_inbox: Stack) -> None:
     assert await eventually(lambda: _status_in(admin, r.json(), ("sent", "delivered", "read")))
     calls = [c for c in await sends_to(inbox, phone) if c["json"]["type"] == "template"]
     assert len(calls) == 2 and calls[0]["json"]["template"] == calls[1]["json"]["template"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "body"),
+    [
+        ("location", {"latitude": -6.7924, "longitude": 39.2083, "name": "Bakery"}),
+        (
+            "contacts",
+            [{"name": {"formatted_name": "Rosa Mwangi", "first_name": "Rosa"}, "phones": [{"phone": "+255712000111"}]}],
+        ),
+    ],
+)
+async def test_retry_of_a_failed_location_or_contact_card(meta_reset: Stack, kind: str, body: Any) -> None:
+    inbox = meta_reset
+    agent = await account(inbox)
+    conv = await customer_conversation(inbox, agent)
+    await inbox.meta_post("/simulate/fail", {"code": 131026, "via": "response"})
+    r = await agent.send(conversationId=conv["id"], **{kind: body})
+    assert r.status_code == 201, r.text
+    assert await eventually(lambda: _status_in(agent, r.json(), ("failed",)))
+    r = await agent.post(retry_path(r.json()))
+    assert r.status_code == 200, r.text
+    assert await eventually(lambda: _status_in(agent, r.json(), ("sent", "delivered", "read")))
+    calls = [c["json"] for c in await sends_to(inbox, conv["phoneNumber"]) if c["json"]["type"] == kind]
+    assert len(calls) == 2 and calls[0][kind] == calls[1][kind] == body
