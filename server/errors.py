@@ -94,12 +94,6 @@ class Unavailable(AppError):
     default_code = "unavailable"
 
 
-_BY_STATUS: dict[int, type[AppError]] = {
-    cls.status: cls
-    for cls in (BadRequest, Unauthenticated, Forbidden, NotFound, Conflict, Gone, TooLarge, Invalid)
-    + (UpstreamFailed, Unavailable)
-}
-
 # Codes for Starlette's own HTTPExceptions (unknown route, wrong method, ...).
 HTTP_CODES = {
     400: "bad_request",
@@ -115,16 +109,6 @@ HTTP_CODES = {
     502: "upstream_failed",
     503: "unavailable",
 }
-
-
-def for_status(status: int, message: str, code: str | None = None) -> AppError:
-    """The family member for an HTTP status, for code that only knows the status."""
-    cls = _BY_STATUS.get(status)
-    if cls is not None:
-        return cls(message, code)
-    error = AppError(message, code or HTTP_CODES.get(status, "error"))
-    error.status = status
-    return error
 
 
 class Refused(AppError):
