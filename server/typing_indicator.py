@@ -4,6 +4,8 @@ Meta shows it on the customer's newest message and marks that message (and earli
 read; it disappears when our reply arrives or after 25 seconds. It is only useful while a
 reply is possible, so it is refused when the 24-hour window is closed or the customer never
 wrote: a typing indicator that no reply follows is what Meta asks businesses not to send.
+Because it marks the message read, it is refused too with READ_RECEIPTS=never (server/
+receipts.py): a business that gives no blue ticks gives no "typing…" either.
 The dashboard calls it when the agent starts typing, at most once every 20 seconds.
 """
 
@@ -21,6 +23,7 @@ from .api import authenticated, path_id
 from .auth import User
 from .db import now_ms
 from .errors import Conflict, Invalid, UpstreamFailed
+from .receipts import NEVER, ON_OPEN
 from .services import services
 from .visibility import visible_conversation
 from .whatsapp import CloudAPI, SendError
@@ -28,8 +31,14 @@ from .whatsapp import CloudAPI, SendError
 log = logging.getLogger(__name__)
 
 
-async def show_typing(db: Any, cloud: CloudAPI, user: User, conversation_id: int) -> dict[str, Any]:
+async def show_typing(
+    db: Any, cloud: CloudAPI, user: User, conversation_id: int, read_receipts: str = ON_OPEN
+) -> dict[str, Any]:
     """Send the indicator for the customer's newest message; the message it was shown on."""
+    if read_receipts == NEVER:
+        raise Conflict(
+            "the typing indicator also marks the customer's message read, and READ_RECEIPTS=never", "typing_off"
+        )
     conv = await visible_conversation(db, user, conversation_id, "owner_id, last_inbound_at, business_number_id")
     newest = await db.fetch_one(
         "SELECT id, wamid FROM messages WHERE conversation_id = :c AND direction = 'inbound' AND wamid IS NOT NULL"
@@ -57,7 +66,8 @@ async def show_typing(db: Any, cloud: CloudAPI, user: User, conversation_id: int
 @authenticated
 async def typing_endpoint(request: Request, user: User) -> Response:
     parts = services(request)
-    result = await show_typing(parts.db, parts.cloud, user, path_id(request))
+    policy = parts.settings.read_receipts
+    result = await show_typing(parts.db, parts.cloud, user, path_id(request), policy)
     return JSONResponse(result)
 
 

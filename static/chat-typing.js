@@ -8,16 +8,18 @@ import { state, windowState } from './chat-state.js';
 
 const EVERY_MS = 20000;
 const lastSent = new Map(); // conversation id -> when the indicator was last asked for
+let off = false; // the server gives no typing indicator (READ_RECEIPTS=never)
 
 export function noteTyping(text) {
   const conv = state.openConv;
-  if (!conv || state.noteMode || !String(text || '').trim() || windowState() !== 'open') return;
+  if (off || !conv || state.noteMode || !String(text || '').trim() || windowState() !== 'open') return;
   const key = String(conv.id);
   const now = Date.now();
   if (now - (lastSent.get(key) || 0) < EVERY_MS) return;
   lastSent.set(key, now);
-  api(`/api/conversations/${encodeURIComponent(conv.id)}/typing`, { method: 'POST' }).catch(() => {
-    /* a courtesy: a refusal (window just closed, WhatsApp unreachable) changes nothing here */
+  api(`/api/conversations/${encodeURIComponent(conv.id)}/typing`, { method: 'POST' }).catch((err) => {
+    // A courtesy: a refusal (window just closed, WhatsApp unreachable) changes nothing here.
+    if (err.body && err.body.code === 'typing_off') off = true;
   });
 }
 

@@ -4,10 +4,11 @@ newest message, and the refusals (closed window, nobody wrote, not yours, Meta's
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
-from tests.servers import PHONE_NUMBER_ID, Stack, new_phone
+from tests.servers import PHONE_NUMBER_ID, Stack, database_url, new_phone, stack
 from tests.test_sending import account, customer_conversation
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -70,3 +71,14 @@ async def test_typing_reports_whatsapps_refusal(meta_reset: Stack) -> None:
     assert r.status_code == 502, r.text
     assert r.json()["code"] == "whatsapp_refused" and "Parameter value is not valid" in r.json()["error"]
     assert inbox.meta.typing == []
+
+
+async def test_no_typing_indicator_when_the_business_gives_no_blue_ticks(tmp_path: Any) -> None:
+    """It marks the customer's message read: with READ_RECEIPTS=never it is refused (409)."""
+    async with database_url("sqlite", tmp_path) as url, stack(url, read_receipts="never") as inbox:
+        agent = await account(inbox)
+        conv = await customer_conversation(inbox, agent, "hello")
+        before = len(await inbox.meta_requests())
+        r = await agent.post(f"/api/conversations/{conv['id']}/typing")
+        assert r.status_code == 409 and r.json()["code"] == "typing_off", r.text
+        assert (await inbox.meta_requests())[before:] == [] and inbox.meta.typing == []
