@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import uvicorn
 
-from . import demo, ingest, invitation_csv, logs, media_downloads, templates
+from . import demo, ingest, invitation_csv, logs, media_downloads, templates, vapid
 from .auth import hash_password, new_token
 from .db import Database
 from .errors import AppError
@@ -305,6 +305,18 @@ def cmd_fake_meta(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_vapid_keys(args: argparse.Namespace, settings: Settings) -> int:
+    """The server's Web Push key pair, made now if the database has none (server/vapid.py)."""
+
+    async def work(store: Store) -> int:
+        keys = await vapid.ensure_keys(store.db)
+        print(f"VAPID public key: {keys.public_key}")
+        print("(kept in the database, table vapid_keys; every process and restart uses the same pair)")
+        return 0
+
+    return with_store(settings, work)
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return demo.run(args, settings)
 
@@ -366,6 +378,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sync-templates", help="refresh the local copy of the account's message templates")
     p.set_defaults(func=cmd_sync_templates)
+
+    p = sub.add_parser("vapid-keys", help="make (once) and print the server's Web Push (VAPID) public key")
+    p.set_defaults(func=cmd_vapid_keys)
 
     p = sub.add_parser("demo", help="try it without a Meta account: inbox, Meta stand-in, simulated customers")
     demo.add_arguments(p)

@@ -9,6 +9,7 @@ import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 from starlette.applications import Starlette
@@ -26,6 +27,9 @@ from . import (
     media_serve,
     numbers,
     preferences,
+    presence,
+    push,
+    pwa,
     quick_replies,
     reactions,
     retry,
@@ -132,11 +136,19 @@ def create_app(settings: Settings | None = None) -> Starlette:
             stack.push_async_callback(db.disconnect)
             retention_ms = int(settings.event_retention_hours * 3600 * 1000)
             hub = Hub(db, settings.broadcast_url, queue_size=settings.ws_queue_size)
-            store = Store(db, settings.default_region, publish=hub.publish)
+            pusher = push.PushService(db, settings)  # Web Push to devices (server/push.py)
+
+            def publish(event: dict[str, Any]) -> None:
+                hub.publish(event)
+                pusher.offer(event)
+
+            store = Store(db, settings.default_region, publish=publish)
             await numbers.sync_configured(db, settings.phone_number_ids)
             store.default_number_id = (settings.phone_number_ids or [""])[0]
             await hub.start()
             stack.push_async_callback(hub.stop)
+            await pusher.start()
+            stack.push_async_callback(pusher.stop)
             # A reply stored but never handed to Meta (the process died mid-send) must not show a
             # clock forever: it fails with a reason, and the agent can send it again.
             await store.fail_abandoned_sends(now_ms() - ABANDONED_AFTER_MS)
@@ -185,6 +197,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 snoozer=snoozer,
                 hash_pool=hash_pool,
                 login_throttle=app.state.login_throttle,
+                push=pusher,
             )
             app.state.services = running
             # The same parts by name, for code and tests that still read them there.
@@ -218,6 +231,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     routes = [
         Route("/", index),
+        *pwa.routes(static_dir),
         Route("/healthz", healthz),
         Route("/webhook", webhook.verify_subscription, methods=["GET"]),
         Route("/webhook", webhook.receive, methods=["POST"]),
@@ -230,6 +244,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *quick_replies.routes,
         *typing_indicator.routes,
         *reactions.routes,
+        *presence.routes,
+        *push.routes,
         *api.routes,
         Mount("/static", StaticFiles(directory=static_dir, check_dir=False), name="static"),
     ]

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .media_downloads import MediaDownloads
     from .outbox import Outbox
     from .passwords import HashPool
+    from .push import PushService
     from .realtime import Hub
     from .settings import Settings
     from .store import Store
@@ -45,6 +46,7 @@ class Services:
     snoozer: SnoozeWaker
     hash_pool: HashPool
     login_throttle: LoginThrottle
+    push: PushService  # Web Push (server/push.py)
 
 
 def services(where: HTTPConnection | Starlette) -> Services:

@@ -82,6 +82,11 @@ class Settings:
     agents_see_unassigned: bool = False
     # When customers get blue ticks: on_open, on_reply or never (server/receipts.py).
     read_receipts: str = "on_open"
+    # Web Push (server/push.py): the contact push services see in the VAPID token (mailto: or
+    # https:); empty: mailto: the first admin's address. PUSH_ALLOW_HTTP lets a subscription
+    # name a plain-http push service (a stand-in on this machine, for tests), never the default.
+    vapid_subject: str = ""
+    push_allow_http: bool = False
     static_dir: str = field(default_factory=lambda: str(Path(__file__).resolve().parent.parent / "static"))
 
     @classmethod
@@ -182,6 +187,8 @@ def _parse(name: str, kind: str, raw: str) -> object:
             raise SettingError(name, re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", raw), f"expected {example}")
     if name == "READ_RECEIPTS" and raw not in ("on_open", "on_reply", "never"):
         raise SettingError(name, raw, "expected on_open, on_reply or never")
+    if name == "VAPID_SUBJECT" and not raw.startswith(("mailto:", "https://")):
+        raise SettingError(name, raw, "expected mailto:you@example.com or an https:// URL")
     if name == "DEFAULT_REGION" and raw.upper() not in phonenumbers.SUPPORTED_REGIONS:
         raise SettingError(name, raw, "expected a two-letter country code such as TZ, DE or US")
     return raw

@@ -8,7 +8,8 @@ import { initWhatsappAdmin, loadWhatsappAdmin, resetWhatsappAdmin, startWhatsapp
 import { initShortcuts } from './shortcuts.js';
 import { initInvitations, startInvitations, resetInvitations, loadInvitations } from './invitations.js';
 import { startLive, stopLive } from './live.js';
-import { initNotify, notifyEvent, startNotify, stopNotify } from './notify.js';
+import { forgetThisDevice, initNotify, notifyEvent, startNotify, stopNotify } from './notify.js';
+import { initPwa, openLinkedConversation, waitForServer } from './pwa.js';
 
 const STATUS_TEXT = { live: 'Live', polling: 'Polling every 3 s', offline: 'Offline' };
 
@@ -31,6 +32,10 @@ async function startSession() {
   try {
     me = await api('/api/me');
   } catch (err) {
+    if (err.status === 0) {
+      waitForServer(startSession); // unreachable: keep the token, say "Offline", try again
+      return;
+    }
     clearToken();
     showLogin(err.status === 401 ? '' : err.message);
     return;
@@ -59,6 +64,7 @@ async function startSession() {
     onUnauthorized: () => endSession('Your session has expired. Please sign in again.'),
     onStatus: setConnectionStatus,
   });
+  openLinkedConversation();
 }
 
 /** The header's name (the signed-in user can rename themselves in the Team tab). */
@@ -68,8 +74,10 @@ function showMe(me) {
 }
 
 function logout() {
-  revokeToken();
-  endSession();
+  forgetThisDevice().then(() => {
+    revokeToken();
+    endSession();
+  });
 }
 
 function endSession(message = '') {
@@ -147,7 +155,9 @@ function init() {
   initWhatsappAdmin();
   initInvitations();
   initAgents({ meChanged: showMe });
-  initNotify({ open: (id) => (selectTab('chat'), openConversation(id)) });
+  const openById = (id) => (selectTab('chat'), openConversation(id));
+  initNotify({ open: openById });
+  initPwa({ open: openById });
   initShortcuts({
     enabled: () => inSession,
     search: () => (selectTab('chat'), $('#conversation-search').focus()),

@@ -10,6 +10,8 @@ import { api } from './api.js';
 import { state, threadVisible } from './chat-state.js';
 import { initFavicon } from './favicon.js';
 import { askPermission, initNotifySettings, loadPrefs, permission, prefs, refreshDialog, resetPrefs } from './notify-settings.js';
+import { leaveView, reportView, resetPresence } from './presence.js';
+import { disablePush, initPush, loadDevices, pushActive, pushSection, startPush } from './push.js';
 import { playChime, unlockSound } from './sound.js';
 import { announce, isLeader, postToTab, refreshViews, someoneLooking, startTabs, stopTabs, tabId, visibleTab } from './tabs.js';
 
@@ -26,32 +28,42 @@ const TYPE_TEXT = {
   contacts: 'Contact card',
 };
 
-let hooks = { open: () => {}, pushActive: () => false, extraSections: () => [] };
+let hooks = { open: () => {} };
 let me = null;
+let presenceTimer = null;
 const lastChime = new Map(); // conversation id -> when it last rang
 
-/** hooks.open(id): show conversation `id`; hooks.pushActive(): Web Push covers this device. */
+/** hooks.open(id): show conversation `id`. */
 export function initNotify(options) {
   hooks = { ...hooks, ...options };
   initFavicon();
   unlockSound();
-  initNotifySettings({
-    changed: refreshDialog,
-    test: tryIt,
-    extraSections: () => hooks.extraSections(),
-  });
+  initPush({ changed: refreshDialog });
+  initNotifySettings({ changed: refreshDialog, test: tryIt, extraSections: pushSection });
+  window.addEventListener('pagehide', () => leaveView(tabId()));
 }
 
 export function startNotify(user) {
   me = user;
   startTabs(user.id, { currentView, onMessage: onTabMessage });
   loadPrefs();
+  startPush().then(loadDevices).catch(() => {});
+  // The server hears which conversation is on screen, so it pushes nothing about it.
+  presenceTimer = setInterval(() => reportView(tabId(), currentView()), 1000);
 }
 
 export function stopNotify() {
   me = null;
+  clearInterval(presenceTimer);
+  leaveView(tabId());
+  resetPresence();
   stopTabs();
   resetPrefs();
+}
+
+/** Logging out of a browser stops its pushes: the next person at it must not see them. */
+export function forgetThisDevice() {
+  return Promise.race([disablePush(), new Promise((resolve) => setTimeout(resolve, 1500))]).catch(() => {});
 }
 
 function currentView() {
@@ -144,7 +156,7 @@ export function preview(msg) {
 
 function alert({ id, title, body, tag }) {
   if (prefs.sound) chime(id);
-  if (prefs.desktop && visibleTab() === null && !hooks.pushActive()) desktop({ id, title, body, tag });
+  if (prefs.desktop && visibleTab() === null && !pushActive()) desktop({ id, title, body, tag });
 }
 
 function chime(id) {
