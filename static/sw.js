@@ -120,14 +120,17 @@ self.addEventListener('notificationclick', (event) => {
   event.waitUntil(openConversation(data));
 });
 
+/** What a click on a push notification does (also reachable as self.openConversation). */
 async function openConversation(data) {
   const url = new URL(data.url || '/', self.location.origin);
   const windows = await self.clients.matchAll({ type: 'window', includeUncontrolled: true });
   const open = windows.find((w) => new URL(w.url).origin === self.location.origin);
   if (open) {
-    await open.focus();
+    await open.focus().catch(() => {}); // allowed from a click only
     open.postMessage({ type: 'open-conversation', conversationId: data.conversationId });
     return;
   }
   await self.clients.openWindow(url.href);
 }
+
+self.openConversation = openConversation;

@@ -125,7 +125,11 @@ async def test_a_push_shows_a_notification_from_the_service_worker(open_page: An
     page = (await open_page(viewport=PHONE)).page
     await page.context.grant_permissions(["notifications"])
     agent = await web.user()
+    phone = new_phone()
+    await agent.post("/api/invitations", {"name": "Clicked Customer", "phoneNumber": phone})
+    await web.customer_writes(phone.lstrip("+"), "Hello", name="Clicked Customer")
     await login(page, agent)
+    await live(page)
     await worker_ready(page)
     cdp = await page.context.new_cdp_session(page)
     registrations: list[dict[str, Any]] = []
@@ -150,6 +154,14 @@ async def test_a_push_shows_a_notification_from_the_service_worker(open_page: An
     [notification] = await shown()
     assert notification["title"] == "Amina" and notification["body"] == "Is the cake ready?"
     assert notification["data"] == {"conversationId": 7, "url": "/?conversation=7"}
+
+    # What a click on it does: the open window is told to show that conversation.
+    conv = await agent.conversation_with(phone)
+    assert conv is not None
+    [worker] = page.context.service_workers
+    target = {"conversationId": conv["id"], "url": f"/?conversation={conv['id']}"}
+    await worker.evaluate("(data) => self.openConversation(data)", target)
+    await expect(page.locator("#thread-title")).to_have_text("Clicked Customer")
 
 
 async def test_the_conversation_on_screen_is_not_pushed(open_page: Any, web: Stack, pushes: PushServiceStandIn) -> None:
