@@ -109,7 +109,7 @@ export function announce(force = false, nonce = undefined) {
  * Asks every other tab what it shows right now and waits for their answers (at most
  * `timeoutMs`): a conversation opened a moment ago in another tab counts as looked at.
  */
-export function refreshViews(timeoutMs = 250) {
+export function refreshViews(timeoutMs = 1000) {
   const t = tabs;
   if (!t || !t.channel) return Promise.resolve();
   const expected = new Set(freshViews(t).map(([id]) => id));
