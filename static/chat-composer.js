@@ -11,6 +11,7 @@ import { initVoice, updateVoice } from './chat-voice.js';
 import { el, state, upsertMessage, windowState } from './chat-state.js';
 import { reloadList, touchListRow } from './chat-list.js';
 import { openConversation, renderThread } from './chat-thread.js';
+import { fromNumber } from './identity.js';
 import { initTemplates, newConversationTemplate, openNewConversationTemplates, sendTemplate, updateTemplateComposer } from './chat-templates.js';
 import { initQuickReplies } from './chat-quick-replies.js';
 import { noteTyping, replySent } from './chat-typing.js';
@@ -264,8 +265,8 @@ async function submitNewConversation() {
   el['new-conversation-submit'].disabled = true;
   try {
     const msg = template
-      ? await sendTemplate({ phoneNumber }, template)
-      : await api('/api/conversations/send', { method: 'POST', body: { phoneNumber, content, clientId: uuid() } });
+      ? await sendTemplate({ phoneNumber, ...fromNumber() }, template)
+      : await api('/api/conversations/send', { method: 'POST', body: { phoneNumber, content, clientId: uuid(), ...fromNumber() } });
     if (owner !== state) return;
     el['new-conversation-dialog'].close();
     // Show the list unfiltered so the new (newest) conversation is in it.

@@ -14,6 +14,7 @@ document.head.append(h('link', { rel: 'stylesheet', href: '/static/identity.css'
 let numbers = []; // [{ id, displayName, ... }] of GET /api/numbers
 let hooks = { filtersChanged: () => {}, numbersChanged: () => {} };
 let loaded = false; // the first GET /api/numbers has answered
+const ui = {}; // the new-conversation dialog's "From" menu
 const asked = new Set(); // numbers seen on a conversation but not listed: asked for once each
 
 // A conversation on a number added since the page loaded (by another admin): list them again.
@@ -28,6 +29,20 @@ export function initIdentity(options) {
     state.number = el['number-filter'].value;
     hooks.filtersChanged();
   });
+  // The new-conversation dialog asks which number to write from, when there are several.
+  ui.fromLabel = h('label', { for: 'new-conversation-number', text: 'From', hidden: true });
+  ui.from = h('select', { id: 'new-conversation-number', 'aria-label': 'From business number', hidden: true });
+  document.querySelector('label[for="new-conversation-phone"]').before(ui.fromLabel, ui.from);
+  // The dialog resets its form when it opens: the default option is the one it comes back to.
+  el['new-conversation'].addEventListener('click', () => {
+    const wanted = state.number || (numbers.find((n) => n.default) || numbers[0] || {}).id || '';
+    for (const option of ui.from.options) option.defaultSelected = option.value === String(wanted);
+  });
+}
+
+/** The new conversation's `businessNumberId` (none with a single number: the server's default). */
+export function fromNumber() {
+  return severalNumbers() && ui.from && ui.from.value ? { businessNumberId: ui.from.value } : {};
 }
 
 /** Loads the business numbers for a signed-in user (again after an admin added one). */
@@ -109,4 +124,10 @@ function renderNumberFilter() {
   );
   select.value = state.number || '';
   select.hidden = numbers.length < 2;
+  if (ui.from) {
+    const chosen = ui.from.value;
+    ui.from.replaceChildren(...numbers.map((n) => h('option', { value: String(n.id), text: n.displayName })));
+    if (chosen) ui.from.value = chosen;
+    ui.from.hidden = ui.fromLabel.hidden = numbers.length < 2;
+  }
 }

@@ -177,3 +177,43 @@ async def _settled(agent: Agent, conversation_id: int) -> list[dict[str, Any]]:
     return [
         m for m in await agent.messages(conversation_id) if m["direction"] == "outbound" and m["status"] != "pending"
     ]
+
+
+async def test_a_template_or_file_to_a_new_number_leaves_from_the_number_chosen(two_numbers: Stack) -> None:
+    """A conversation an agent starts by phone number with `businessNumberId`: a template (the
+    only thing a stranger may get) and a file leave from that number, and the conversation is
+    on it."""
+    inbox = two_numbers
+    agent = await account(inbox)
+    first, second = new_phone(), new_phone()
+    for phone in (first, second):
+        r = await agent.post("/api/invitations", {"name": "New customer", "phoneNumber": phone})
+        assert r.status_code == 201, r.text
+    inbox.meta.requests.clear()
+    inbox.meta.uploads.clear()
+    template = {"name": "hello_world", "language": "en_US"}
+    r = await agent.send(phoneNumber=first, businessNumberId=SECOND, template=template)
+    assert r.status_code == 201, r.text
+    r = await inbox.http.post(
+        f"{inbox.base_url}/api/conversations/send",
+        headers=agent.headers,
+        data={"phoneNumber": second, "businessNumberId": SECOND},
+        files={"file": ("receipt.png", PNG, "image/png")},
+    )
+    assert r.status_code == 201, r.text
+
+    async def sent() -> list[tuple[str, str]] | None:
+        rows = [
+            (q["path"], q["json"]["to"])
+            for q in inbox.meta.requests
+            if q["json"] and q["json"].get("type") in ("template", "image")
+        ]
+        return rows if len(rows) >= 2 else None
+
+    assert sorted(await eventually(sent) or []) == sorted(
+        [(f"/v21.0/{SECOND}/messages", first.lstrip("+")), (f"/v21.0/{SECOND}/messages", second.lstrip("+"))]
+    )
+    assert [u["path"] for u in inbox.meta.uploads] == [f"/v21.0/{SECOND}/media"]
+    for phone in (first, second):
+        [conv] = await agent.conversations(search=phone.lstrip("+"))
+        assert conv["businessNumberId"] == SECOND

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.servers import PHONE_NUMBER_ID, Stack, new_phone
+from tests.servers import PHONE_NUMBER_ID, Stack, eventually, new_phone
 from tests.test_browser import browser, conversation_item, open_page, screenshot, web
 from tests.test_team_browser import customer_of, person, signed_in
 
@@ -299,3 +299,21 @@ async def test_several_business_numbers_errors_and_unknown_webhooks(open_page: A
     await expect(fact(page, "conversations")).to_have_text("3")  # the same person on three numbers
     await select.select_option(label="All numbers")
     await expect(rows).to_have_count(3)
+
+    # A new conversation starts from the number chosen in the dialog (the filter's, at first).
+    fresh = new_phone()
+    await select.select_option(label="Branch")
+    await page.click("#new-conversation")
+    picker = page.locator("#new-conversation-number")
+    await expect(picker).to_be_visible()
+    await expect(picker).to_have_value(lost)
+    await picker.select_option(label=names[SECOND])
+    await page.fill("#new-conversation-phone", fresh)
+    await page.fill("#new-conversation-content", "Karibu to the café")
+    await page.click("#new-conversation-submit")
+    await expect(page.locator("#thread-subtitle")).to_contain_text(f"on {names[SECOND]}")
+
+    async def sent() -> list[str]:
+        return [q["path"] for q in await web.meta_requests() if q["json"] and q["json"].get("to") == fresh.lstrip("+")]
+
+    assert await eventually(sent) == [f"/v21.0/{SECOND}/messages"]
