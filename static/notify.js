@@ -174,7 +174,15 @@ function desktop({ id, title, body, tag }) {
   try {
     n = new Notification(title, { body, tag, icon: ICON, data: { conversationId: id } });
   } catch {
-    return null; // e.g. Android Chrome allows only the service worker's notifications
+    // Android's Chrome (and an installed app there) shows only the service worker's
+    // notifications; a click on those is the worker's to handle (static/sw.js).
+    if ('serviceWorker' in navigator && navigator.serviceWorker.controller) {
+      const url = id != null ? `/?conversation=${encodeURIComponent(id)}` : '/';
+      navigator.serviceWorker.ready
+        .then((reg) => reg.showNotification(title, { body, tag, icon: ICON, data: { conversationId: id, url } }))
+        .catch(() => {});
+    }
+    return null;
   }
   n.onclick = () => {
     window.focus();

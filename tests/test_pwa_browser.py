@@ -223,3 +223,48 @@ async def _not(awaitable: Any) -> bool:
 
 async def _truthy(value: Any) -> Any:
     return value
+
+
+# Chrome on Android: `new Notification()` throws ("use ServiceWorkerRegistration.showNotification").
+NO_PAGE_NOTIFICATIONS = """
+(() => {
+  const Real = window.Notification;
+  class PageNotificationsRefused extends Real {
+    constructor() { throw new TypeError('Illegal constructor'); }
+  }
+  window.Notification = PageNotificationsRefused;
+  Object.defineProperty(Document.prototype, 'visibilityState', { get: () => (window.__hidden ? 'hidden' : 'visible') });
+  window.__setHidden = (hidden) => { window.__hidden = hidden; document.dispatchEvent(new Event('visibilitychange')); };
+})();
+"""
+
+
+async def test_where_pages_may_not_notify_the_service_worker_does(open_page: Any, web: Stack) -> None:
+    page = (await open_page(viewport=PHONE, init_script=NO_PAGE_NOTIFICATIONS)).page
+    await page.context.grant_permissions(["notifications"])
+    agent = await web.user()
+    phone = new_phone()
+    await agent.post("/api/invitations", {"name": "Android Customer", "phoneNumber": phone})
+    await web.customer_writes(phone.lstrip("+"), "Hello", name="Android Customer")
+    await login(page, agent)
+    await worker_ready(page)
+    await page.reload()  # now controlled by the worker, as an installed app is
+    await live(page)
+    await page.evaluate("window.__setHidden(true)")
+    await web.customer_writes(phone.lstrip("+"), "Are you open on Sunday?", name="Android Customer")
+
+    async def shown() -> list[dict[str, Any]]:
+        return await page.evaluate(
+            """navigator.serviceWorker.ready.then((r) => r.getNotifications()).then((ns) =>
+                 ns.map((n) => ({ title: n.title, body: n.body, data: n.data })))"""
+        )
+
+    assert await eventually(shown)
+    [notification] = await shown()
+    conv = await agent.conversation_with(phone)
+    assert conv is not None
+    assert notification == {
+        "title": "Android Customer",
+        "body": "Are you open on Sunday?",
+        "data": {"conversationId": conv["id"], "url": f"/?conversation={conv['id']}"},
+    }
