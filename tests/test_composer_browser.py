@@ -180,9 +180,17 @@ async def test_quote_reply_both_ways_and_reactions(open_page: Any, web: Stack, t
     [conv] = [c for c in await ana.conversations() if c["phoneNumber"] == phone]
     messages = await ana.messages(conv["id"])
     asked = next(m for m in messages if m["direction"] == "inbound")
-    sent = [q["json"] for q in await web.meta_requests() if q["json"] and q["json"].get("to") == phone.lstrip("+")]
-    assert sent[-1]["context"] == {"message_id": asked["wamid"]}
-    assert sent[-1]["text"]["body"] == "Of course! Which flavour?"
+
+    async def replied() -> list[dict[str, Any]]:  # delivery runs after the bubble shows: wait for it
+        requests = await web.meta_requests()
+        return [
+            q["json"]
+            for q in requests
+            if q["json"] and q["json"].get("text", {}).get("body") == "Of course! Which flavour?"
+        ]
+
+    sent = await eventually(replied)
+    assert sent and sent[-1]["context"] == {"message_id": asked["wamid"]}
 
     # She quotes our reply back: her bubble shows it; a click on the quote jumps to ours.
     await expect(reply.locator(".status-tick")).to_have_attribute("data-status", "read")
@@ -236,8 +244,12 @@ async def test_quote_reply_both_ways_and_reactions(open_page: Any, web: Stack, t
     await expect(quote_bar).to_be_hidden()
     document = page.locator("#thread-messages .message.outbound", has_text="receipt.txt")
     await expect(document.locator(".reply-quote .reply-text")).to_have_text("Chocolate please")
-    files = [q["json"] for q in await web.meta_requests() if q["json"] and q["json"].get("type") == "document"]
-    assert files[-1]["context"] == {"message_id": chocolate["wamid"]}
+
+    async def filed() -> list[dict[str, Any]]:
+        return [q["json"] for q in await web.meta_requests() if q["json"] and q["json"].get("type") == "document"]
+
+    files = await eventually(filed)
+    assert files and files[-1]["context"] == {"message_id": chocolate["wamid"]}
 
 
 async def test_window_countdown_closing_soon_and_live_switch_to_templates(open_page: Any, web: Stack) -> None:

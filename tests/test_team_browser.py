@@ -209,7 +209,11 @@ async def test_shortcut_list_behind_question_mark(open_page: Any, web: Stack) ->
     await expect(dialog).to_be_hidden()
     await page.locator("body").press("j")
     await expect(page.locator("#thread-title")).to_have_text("Juma")
-    await page.keyboard.press("Escape")  # out of the composer, which opening focused
+    # Opening focuses the composer once the messages are in (after the title): wait for it,
+    # or the Escape lands first and the "e" below is typed into the box.
+    await expect(page.locator("#composer-input")).to_be_focused()
+    await page.keyboard.press("Escape")  # out of the composer
+    await expect(page.locator("#composer-input")).not_to_be_focused()
     await page.keyboard.press("e")
 
     async def resolved() -> bool:
