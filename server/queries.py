@@ -138,7 +138,7 @@ SELECT c.id, c.phone_number, c.wa_user_id, c.contact_name, c.profile_name, c.bus
             ELSE c.inbound_count - rd.read_count END AS unread_count,
        au.name AS assignee_name, au.email AS assignee_email,
        m.id AS lm_id, m.type AS lm_type, m.content AS lm_content, m.direction AS lm_direction,
-       m.status AS lm_status
+       m.status AS lm_status, m.data AS lm_data
 FROM conversations c LEFT JOIN messages m ON m.id = c.last_message_id
 LEFT JOIN users au ON au.id = c.owner_id
 LEFT JOIN conversation_reads rd ON rd.conversation_id = c.id AND rd.user_id = :viewer
@@ -155,6 +155,9 @@ def conversation_view(row: dict[str, Any]) -> dict[str, Any]:
             "direction": row["lm_direction"],
             "status": row["lm_status"],
         }
+        data = _json(row["lm_data"])
+        if isinstance(data, dict) and data.get("deleted"):
+            last["deleted"] = True  # the list says so instead of showing an empty line
     inbound_at = row["last_inbound_at"]
     return {
         "id": row["id"],

@@ -7,6 +7,7 @@ import { conversationTitle, previewText, tickGlyph } from './messages.js';
 import { numberTag, profileTag } from './identity.js';
 import { el, listParams, matchesView, NEAR_EDGE_PX, PAGE_SIZE, state, threadVisible, userName } from './chat-state.js';
 import { closingSoonTag } from './chat-window.js';
+import { isDeleted } from './message-marks.js';
 
 // Set by chat.js: opening a row is the thread's job, and a change to the open row's
 // conversation redraws the thread header and the composer.
@@ -215,7 +216,7 @@ export function touchListRow(msg, { created = true } = {}) {
     return;
   }
   if (!row.lastMessage || row.lastMessage.id == null || Number(msg.id) >= Number(row.lastMessage.id)) {
-    row.lastMessage = { id: msg.id, type: msg.type, content: msg.content, direction: msg.direction, status: msg.status };
+    row.lastMessage = { id: msg.id, type: msg.type, content: msg.content, direction: msg.direction, status: msg.status, deleted: isDeleted(msg) };
     const at = parseDate(msg.createdAt);
     if (at && (!parseDate(row.lastMessageAt) || at > parseDate(row.lastMessageAt))) row.lastMessageAt = msg.createdAt;
   }

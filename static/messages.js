@@ -32,6 +32,7 @@ export function conversationTitle(conv) {
 /** One line for the conversation list, from a lastMessage object. */
 export function previewText(msg) {
   if (!msg) return '';
+  if (msg.deleted) return '🚫 This message was deleted';
   const content = (msg.content || '').replace(/\s+/g, ' ').trim();
   if (msg.type === 'note') return `🔒 ${content}`;
   if (msg.type === 'text' || msg.type === 'interactive' || msg.type === 'button' || msg.type === 'template' || msg.type === 'system') return content;

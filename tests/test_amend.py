@@ -46,6 +46,7 @@ async def test_an_edit_changes_the_message_and_a_revoke_deletes_it(inbox: Stack)
     assert [(m["content"], m["type"]) for m in msgs] == [("See you at 6", "text"), ("", "text")]
     assert msgs[0]["data"]["edited"] is True and msgs[1]["data"]["deleted"] is True
     assert conv["lastMessage"]["content"] == ""  # the deleted text is gone from the list too
+    assert conv["lastMessage"]["deleted"] is True  # and the list says it was deleted
     assert await admin.conversations(search="PIN is 1234") == []
 
 

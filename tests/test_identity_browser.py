@@ -317,3 +317,16 @@ async def test_several_business_numbers_errors_and_unknown_webhooks(open_page: A
         return [q["path"] for q in await web.meta_requests() if q["json"] and q["json"].get("to") == fresh.lstrip("+")]
 
     assert await eventually(sent) == [f"/v21.0/{SECOND}/messages"]
+
+
+async def test_a_deleted_last_message_says_so_in_the_list(open_page: Any, web: Stack) -> None:
+    sam = await person(web, "Sam", admin=True)
+    wa = new_phone().lstrip("+")
+    secret = await web.customer_writes(wa, "my PIN is 1234", name="Zawadi")
+    page = await signed_in(open_page, sam)
+    preview = conversation_item(page, "Zawadi").locator(".conv-preview")
+    await expect(preview).to_have_text("my PIN is 1234")
+    await post(web, value([message(wa, "revoke", {"original_message_id": secret})]))
+    await expect(preview).to_have_text("🚫 This message was deleted")  # live
+    await page.reload()
+    await expect(conversation_item(page, "Zawadi").locator(".conv-preview")).to_have_text("🚫 This message was deleted")
