@@ -9,6 +9,7 @@ const TRAILING = /[.,;:!?'"»”’]+$/; // sentence punctuation after a link is
 
 /** A checked http(s) URL, or null. */
 export function safeLink(candidate) {
+  if (typeof candidate !== 'string') return null;
   try {
     const url = new URL(candidate);
     return url.protocol === 'http:' || url.protocol === 'https:' ? url.href : null;

@@ -5,6 +5,7 @@
 // are a line across the thread. messages.js calls these; they only read `msg`.
 
 import { clockTime, fullDateTime, h } from './dom.js';
+import { safeLink } from './links.js';
 
 const dataOf = (msg) => (msg && msg.data && typeof msg.data === 'object' && !Array.isArray(msg.data) ? msg.data : null);
 
@@ -56,7 +57,7 @@ export function marksAbove(msg) {
 
 function referralCard(ref) {
   const source = ref.source_type === 'ad' ? 'ad' : ref.source_type === 'post' ? 'post' : ref.source_type || 'ad';
-  const url = safeHttpUrl(ref.source_url);
+  const url = safeLink(ref.source_url);
   return h(
     'div',
     { class: 'referral-card', dataset: { sourceType: ref.source_type } },
@@ -74,12 +75,3 @@ export function editedMark(msg) {
   return h('span', { class: 'edited-mark', title: data.editedAt ? `Edited ${fullDateTime(new Date(data.editedAt).toISOString())}` : 'Edited', text: 'edited' });
 }
 
-function safeHttpUrl(value) {
-  if (typeof value !== 'string') return null;
-  try {
-    const u = new URL(value);
-    return u.protocol === 'http:' || u.protocol === 'https:' ? u.href : null;
-  } catch {
-    return null;
-  }
-}

@@ -3,7 +3,7 @@
 
 import { mediaUrl } from './api.js';
 import { h, clockTime, fullDateTime } from './dom.js';
-import { linkify } from './links.js';
+import { linkify, safeLink } from './links.js';
 import { editedMark, marksAbove, specialBody, systemLine } from './message-marks.js';
 
 const TYPE_LABELS = {
@@ -325,7 +325,7 @@ function templateHeaderMedia(data, media) {
     return h('a', { class: 'document-link', href: mediaUrl(media.id), target: '_blank', rel: 'noopener', download: name }, '📄 ', h('span', { class: 'filename', text: name }));
   }
   const icon = { image: '🖼', video: '🎥', document: '📄' }[header.type] || '📎';
-  const link = safeHttpUrl(header.link);
+  const link = safeLink(header.link);
   return link
     ? h('a', { class: 'media-placeholder template-header-link', href: link, target: '_blank', rel: 'noopener noreferrer' }, `${icon} `, header.filename || link)
     : null;
@@ -357,7 +357,7 @@ function renderLocation(data, content) {
     parts.push(h('div', { class: 'text' }, '📍 ', name));
   }
   parts.push(textBlock(data && data.address, 'secondary'));
-  const url = safeHttpUrl(data && data.url);
+  const url = safeLink(data && data.url);
   if (url) parts.push(h('a', { class: 'secondary', href: url, target: '_blank', rel: 'noopener noreferrer', text: url }));
   return parts;
 }
@@ -381,16 +381,6 @@ function renderContacts(data, content) {
       }),
     );
   });
-}
-
-function safeHttpUrl(value) {
-  if (typeof value !== 'string') return null;
-  try {
-    const u = new URL(value);
-    return u.protocol === 'http:' || u.protocol === 'https:' ? u.href : null;
-  } catch {
-    return null;
-  }
 }
 
 function renderMeta(msg, messageEl) {

@@ -322,11 +322,12 @@ async def test_several_business_numbers_errors_and_unknown_webhooks(open_page: A
 async def test_a_deleted_last_message_says_so_in_the_list(open_page: Any, web: Stack) -> None:
     sam = await person(web, "Sam", admin=True)
     wa = new_phone().lstrip("+")
-    secret = await web.customer_writes(wa, "my PIN is 1234", name="Zawadi")
+    name = f"Deleter {uuid.uuid4().hex[:6]}"  # the browser stack is shared: a name of its own
+    secret = await web.customer_writes(wa, "my PIN is 1234", name=name)
     page = await signed_in(open_page, sam)
-    preview = conversation_item(page, "Zawadi").locator(".conv-preview")
+    preview = conversation_item(page, name).locator(".conv-preview")
     await expect(preview).to_have_text("my PIN is 1234")
     await post(web, value([message(wa, "revoke", {"original_message_id": secret})]))
     await expect(preview).to_have_text("🚫 This message was deleted")  # live
     await page.reload()
-    await expect(conversation_item(page, "Zawadi").locator(".conv-preview")).to_have_text("🚫 This message was deleted")
+    await expect(conversation_item(page, name).locator(".conv-preview")).to_have_text("🚫 This message was deleted")
