@@ -21,6 +21,13 @@ CREATE TABLE IF NOT EXISTS tokens (
     token_hash TEXT NOT NULL UNIQUE,
     created_at BIGINT NOT NULL
 );
+-- kind: 'session' (a login: expires, server/sessions.py) or 'script' (create-token: until
+-- revoked). Tokens made before kinds existed are listed as scripts, so none stops unannounced.
+ALTER TABLE tokens ADD COLUMN kind TEXT NOT NULL DEFAULT 'script';
+ALTER TABLE tokens ADD COLUMN name TEXT;
+ALTER TABLE tokens ADD COLUMN last_used_at BIGINT;
+CREATE INDEX IF NOT EXISTS tokens_user ON tokens (user_id);
+CREATE INDEX IF NOT EXISTS tokens_kind ON tokens (kind, created_at);
 
 -- An invitation links a customer's phone number to the account that owns its conversation.
 -- phone_key is the number in the form used for matching (see phones.match_key).

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import logging
 import re
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import uvicorn
 
-from . import demo, ingest, invitation_csv, logs, media_downloads, templates, vapid
-from .auth import hash_password, new_token
-from .db import Database
+from . import demo, ingest, invitation_csv, logs, media_downloads, sessions, templates, users, vapid
+from .auth import User, hash_password
+from .db import Database, Tx
 from .errors import AppError
 from .http_protocol import HeaderDeadlineProtocol
 from .passwords import password_problem
@@ -56,7 +58,11 @@ def uvicorn_config(app: Any, host: str, port: int, **kwargs: Any) -> uvicorn.Con
     kwargs.setdefault("ws", InboxWebSocketProtocol)
     # Slow headers (slowloris) are cut off after a few seconds (server/http_protocol.py).
     kwargs.setdefault("http", HeaderDeadlineProtocol)
-    return uvicorn.Config(app, host=host, port=port, lifespan="on", proxy_headers=True, **kwargs)
+    config = uvicorn.Config(app, host=host, port=port, lifespan="on", proxy_headers=True, **kwargs)
+    # uvicorn logs a websocket's URL (`?token=` of older scripts) and, at debug level, its
+    # headers (the session cookie): its handlers, set up just now, redact them.
+    logs.redact_all_handlers()
+    return config
 
 
 def with_store(settings: Settings, work: Callable[[Store], Awaitable[int]]) -> int:
@@ -169,20 +175,136 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_create_user(args: argparse.Namespace, settings: Settings) -> int:
-    try:
-        password = args.password or getpass.getpass("Password: ")
-    except EOFError:  # no terminal and nothing on stdin
-        print("error: no password given: pass --password or type it when asked", file=sys.stderr)
-        return 2
+class PasswordNotGiven(Exception):
+    """Why no usable password was read; printed as one line, exit status 2."""
+
+
+def read_new_password(given: str | None) -> str:
+    """`--password`, else asked twice on a terminal, else one line of stdin (a script)."""
+    if given is not None:
+        password = given
+    elif sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Password again: ") != password:
+            raise PasswordNotGiven("the two passwords are not the same: nothing was changed")
+    else:
+        line = sys.stdin.readline()
+        if not line:
+            raise PasswordNotGiven("no password given: pass --password or type it when asked")
+        password = line.rstrip("\r\n")
+    if not password:
+        raise PasswordNotGiven("no password given: pass --password or type it when asked")
     problem = password_problem(password)
     if problem:
-        print(f"error: {problem}", file=sys.stderr)
+        raise PasswordNotGiven(problem)
+    return password
+
+
+# Who the command line acts as in history lines ("An admin (command line) deactivated Ana").
+CLI_ACTOR = User(id=0, email="", is_admin=True, name="An admin (command line)")
+
+
+async def tell_servers(store: Store, settings: Settings) -> None:
+    """With several processes (BROADCAST_URL), running servers apply what the CLI wrote now;
+    a single memory:// server finds ended tokens within 2 s (its session sweep)."""
+    if settings.broadcast_url.split(":", 1)[0].lower() == "memory":
+        return
+    hub = Hub(store.db, settings.broadcast_url)
+    try:
+        await hub.start()
+        await hub.announce()
+    except Exception as exc:
+        print(f"note: cannot reach BROADCAST_URL to tell running servers now: {exc}", file=sys.stderr)
+    finally:
+        with contextlib.suppress(Exception):
+            await hub.stop()
+
+
+async def user_row(store: Store, email: str) -> Any:
+    return await store.db.fetch_one(
+        "SELECT id, email, deactivated_at FROM users WHERE email = :e", e=email.strip().lower()
+    )
+
+
+def cmd_create_user(args: argparse.Namespace, settings: Settings) -> int:
+    email = users.check_email(args.email)  # before any prompt: a typo is told at once
+    try:
+        password = read_new_password(args.password)
+    except PasswordNotGiven as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
 
     async def work(store: Store) -> int:
-        user_id = await store.create_user(args.email.strip().lower(), await hash_password(password), args.admin)
-        print(f"created {'admin' if args.admin else 'user'} {args.email} (id {user_id})")
+        user_id = await store.create_user(email, await hash_password(password), args.admin, args.name)
+        print(f"created {'admin' if args.admin else 'user'} {email} (id {user_id})")
+        return 0
+
+    return with_store(settings, work)
+
+
+def cmd_list_users(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(store: Store) -> int:
+        rows = await users.list_users(store.db)
+        if not rows:
+            print("no users yet: create-user EMAIL --admin makes the first admin")
+            return 0
+        width = max(len(u["email"]) for u in rows)
+        print(f"{'id':>4}  {'email':<{width}}  role   active  name")
+        for u in rows:
+            active = "yes" if u["active"] else "no"
+            print(f"{u['id']:>4}  {u['email']:<{width}}  {u['role']:<5}  {active:<6}  {u['name']}")
+        return 0
+
+    return with_store(settings, work)
+
+
+def cmd_set_password(args: argparse.Namespace, settings: Settings) -> int:
+    async def find(store: Store) -> int:
+        row = await user_row(store, args.email)
+        return -1 if row is None else int(row["id"])
+
+    if with_store(settings, find) < 0:
+        print(f"error: no user {args.email}", file=sys.stderr)
+        return 1
+    try:
+        password = read_new_password(args.password)
+    except PasswordNotGiven as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    async def work(store: Store) -> int:
+        row = await user_row(store, args.email)
+        assert row is not None
+        hashed = await hash_password(password)
+
+        async def job(tx: Tx) -> list[int]:
+            await tx.execute("UPDATE users SET password_hash = :h WHERE id = :id", h=hashed, id=row["id"])
+            return await sessions.end_sessions_of(store, tx, row["id"], "the password was changed")
+
+        ended = await store.db.write(job)
+        await tell_servers(store, settings)
+        print(f"new password set for {row['email']}; {len(ended)} session(s) signed out (script tokens kept)")
+        return 0
+
+    return with_store(settings, work)
+
+
+def cmd_deactivate_user(args: argparse.Namespace, settings: Settings) -> int:
+    """As an admin does it in the dashboard: no login, tokens end, websockets close 4401,
+    conversations back to the unassigned queue."""
+
+    async def work(store: Store) -> int:
+        row = await user_row(store, args.email)
+        if row is None:
+            print(f"error: no user {args.email}", file=sys.stderr)
+            return 1
+        if row["deactivated_at"] is not None:
+            print(f"{row['email']} is already deactivated")
+            return 0
+        queued = await store.db.fetch_val("SELECT COUNT(*) FROM conversations WHERE owner_id = :u", u=row["id"])
+        await users.update_user(store, CLI_ACTOR, row["id"], {"active": False})
+        await tell_servers(store, settings)
+        print(f"deactivated {row['email']}: signed out everywhere, {queued} conversation(s) back to the queue")
         return 0
 
     return with_store(settings, work)
@@ -190,13 +312,49 @@ def cmd_create_user(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_create_token(args: argparse.Namespace, settings: Settings) -> int:
     async def work(store: Store) -> int:
-        user_id = await store.db.fetch_val("SELECT id FROM users WHERE email = :e", e=args.email.strip().lower())
-        if user_id is None:
-            print(f"error: no user {args.email}", file=sys.stderr)
+        row = await user_row(store, args.email)
+        if row is None or row["deactivated_at"] is not None:
+            print(f"error: no user {args.email}" + (" (deactivated)" if row else ""), file=sys.stderr)
             return 1
-        token, hashed = new_token()
-        await store.add_token(user_id, hashed)
+        token, token_id = await sessions.issue(store, row["id"], sessions.SCRIPT, sessions.token_name(args.name))
         print(token)
+        print(f"token {token_id} for {row['email']}: shown only now; revoke-token {token_id} ends it", file=sys.stderr)
+        return 0
+
+    return with_store(settings, work)
+
+
+def _when(ms: int | None) -> str:
+    if not ms:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def cmd_list_tokens(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(store: Store) -> int:
+        kinds = (sessions.SCRIPT, sessions.SESSION) if args.all else (sessions.SCRIPT,)
+        tokens = await sessions.list_tokens(store.db, sessions.Policy.from_settings(settings), kinds)
+        if not tokens:
+            print("no tokens" if args.all else "no script tokens (create-token EMAIL makes one)")
+            return 0
+        print(f"{'id':>4}  kind     {'user':<28}  {'name':<20}  created (UTC)     last used")
+        for t in tokens:
+            name = t["name"] or "-"
+            print(
+                f"{t['id']:>4}  {t['kind']:<7}  {t['userEmail']:<28}  {name:<20}  "
+                f"{_when(t['createdAt']):<16}  {_when(t['lastUsedAt'])}"
+            )
+        return 0
+
+    return with_store(settings, work)
+
+
+def cmd_revoke_token(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(store: Store) -> int:
+        view = await sessions.revoke(store, args.id, None)
+        await tell_servers(store, settings)
+        named = f" ({view['name']})" if view["name"] else ""
+        print(f"revoked {view['kind']} token {view['id']}{named} of {view['userEmail']}")
         return 0
 
     return with_store(settings, work)
@@ -337,15 +495,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_serve)
 
+    password_help = "at least 8 characters, not a common one (asked for twice when left out; or one line on stdin)"
     p = sub.add_parser("create-user", help="create an account that can log in to the dashboard")
     p.add_argument("email")
-    p.add_argument("--password", help="at least 8 characters, not a common one (asked for when left out)")
+    p.add_argument("--password", help=password_help)
     p.add_argument("--admin", action="store_true", help="admins see every conversation, unassigned included")
+    p.add_argument("--name", help="the name people see (default: the part of the email before the @)")
     p.set_defaults(func=cmd_create_user)
 
-    p = sub.add_parser("create-token", help="print a new API token for a user (for scripts)")
+    p = sub.add_parser("list-users", help="list the accounts: id, email, role, active, name")
+    p.set_defaults(func=cmd_list_users)
+
+    p = sub.add_parser("set-password", help="set a user's password (their sessions are signed out)")
     p.add_argument("email")
+    p.add_argument("--password", help=password_help)
+    p.set_defaults(func=cmd_set_password)
+
+    p = sub.add_parser(
+        "deactivate-user", help="stop an account: no login, tokens end, websockets close, conversations to the queue"
+    )
+    p.add_argument("email")
+    p.set_defaults(func=cmd_deactivate_user)
+
+    p = sub.add_parser("create-token", help="print a new API token for a user (for scripts; shown only once)")
+    p.add_argument("email")
+    p.add_argument("--name", help="what the token is for, shown by list-tokens (e.g. crm-sync)")
     p.set_defaults(func=cmd_create_token)
+
+    p = sub.add_parser("list-tokens", help="list script tokens (never their secret)")
+    p.add_argument("--all", action="store_true", help="also list logins (sessions)")
+    p.set_defaults(func=cmd_list_tokens)
+
+    p = sub.add_parser("revoke-token", help="end a token (its id from list-tokens); its websockets close")
+    p.add_argument("id", type=int)
+    p.set_defaults(func=cmd_revoke_token)
 
     p = sub.add_parser("import-invitations", help="import invitations from a CSV file (columns: name, phone)")
     p.add_argument("file")

@@ -1,4 +1,5 @@
-"""The REST API: bearer-token auth, JSON in camelCase, a JSON error for every failure."""
+"""The REST API: bearer-token or session-cookie auth (server/sessions.py), JSON in camelCase,
+a JSON error for every failure."""
 
 from __future__ import annotations
 
@@ -10,15 +11,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import assignments, contacts, invitation_csv, labels, notes, numbers, queries, quoting, users
-from .auth import (
-    User,
-    bearer_token,
-    check_password,
-    new_token,
-    token_hash,
-    user_for_token,
-)
+from . import assignments, contacts, invitation_csv, labels, notes, numbers, queries, quoting, sessions, users
+from .auth import User, check_password
 from .errors import BadRequest, Forbidden, Invalid, NotFound, Unauthenticated
 from .sanitize import storable
 from .send_parse import parse_send
@@ -35,16 +29,15 @@ IMPORT_MAX_BYTES = 10 * 1024 * 1024
 
 
 def authenticated(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """Resolve the bearer token to a user (401 otherwise)."""
+    """Resolve the bearer token or the session cookie to a user (401 otherwise; an expired
+    session is a 401 too)."""
 
     async def endpoint(request: Request) -> Response:
-        user = await user_for_token(
-            request.app.state.db, bearer_token(request), request.app.state.settings.agents_see_unassigned
-        )
-        if user is None:
-            raise Unauthenticated("missing or invalid bearer token: send Authorization: Bearer <token>")
-        request.state.user = user
-        return await handler(request, user)
+        session = await sessions.authenticate(request)
+        if session is None:
+            raise Unauthenticated("missing, invalid or expired token: send Authorization: Bearer <token>")
+        request.state.user, request.state.session = session.user, session
+        return await handler(request, session.user)
 
     return endpoint
 
@@ -101,7 +94,12 @@ def client_address(request: Request) -> str:
 
 
 async def login(request: Request) -> Response:
+    """`{"cookie": true}` (the dashboard): the session goes into the HttpOnly cookie, not
+    the answer. Otherwise the answer carries it as a bearer token."""
     body = await json_body(request)
+    cookie = body.get("cookie") is True
+    if cookie:
+        sessions.check_csrf(request)
     email = str(body.get("email") or "").strip().lower()
     password = str(body.get("password") or "")
     if not email or not password:
@@ -115,15 +113,23 @@ async def login(request: Request) -> Response:
     if not await check_password(row["password_hash"] if row else None, password, hashes) or row is None:
         raise Unauthenticated("wrong email or password", "wrong_credentials")
     request.app.state.login_throttle.succeeded(email)
-    token, hashed = new_token()
-    await request.app.state.store.add_token(row["id"], hashed)
-    return JSONResponse({"token": token})
+    token, _ = await sessions.issue(request.app.state.store, row["id"], sessions.SESSION)
+    if not cookie:
+        return JSONResponse({"token": token})
+    response = JSONResponse({"ok": True})
+    sessions.set_cookie(response, request, token, sessions.Policy.from_settings(request.app.state.settings))
+    return response
 
 
 @authenticated
 async def logout(request: Request, user: User) -> Response:
-    await request.app.state.store.delete_token(token_hash(bearer_token(request) or ""))
-    return JSONResponse({"ok": True})
+    """Ends this token (every tab of a browser shares one), and closes its websockets 4401."""
+    session: sessions.Session = request.state.session
+    store = request.app.state.store
+    await store.db.write(lambda tx: sessions.end_tokens(store, tx, user.id, [session.token_id], "logged out"))
+    response = JSONResponse({"ok": True})
+    sessions.clear_cookie(response, request)
+    return response
 
 
 @authenticated

@@ -33,8 +33,10 @@ from . import (
     quick_replies,
     reactions,
     retry,
+    sessions,
     templates,
     templates_api,
+    tokens_api,
     typing_indicator,
     webhook,
     webhook_admin,
@@ -175,6 +177,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             snoozer = SnoozeWaker(store)
             snoozer.start()
             stack.push_async_callback(snoozer.stop)
+            # Expired sessions end, and websockets whose token ended elsewhere close (sessions.py).
+            sweeper = sessions.SessionSweeper(store, sessions.Policy.from_settings(settings), hub.close_ended_sessions)
+            sweeper.start()
+            stack.push_async_callback(sweeper.stop)
             await deliveries.start()
             # Stopped first: it waits for sends in flight, which need everything above.
             stack.push_async_callback(deliveries.stop)
@@ -239,6 +245,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *media_serve.routes,
         *templates_api.routes,
         *webhook_admin.routes,
+        *tokens_api.routes,
         *retry.routes,
         *preferences.routes,
         *quick_replies.routes,

@@ -12,9 +12,7 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from starlette.requests import HTTPConnection
 
-from .db import Database
 from .passwords import DEFAULT_POOL, HashPool, check_new_password
 
 _hasher = PasswordHasher()
@@ -72,33 +70,5 @@ def new_token() -> tuple[str, str]:
 
 
 def token_hash(token: str) -> str:
+    """Who a token is, sessions and expiry: server/sessions.py."""
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def bearer_token(conn: HTTPConnection) -> str | None:
-    """The token from `Authorization: Bearer …`, or from `?token=` (browsers cannot set
-    headers on a websocket)."""
-    header = conn.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    if conn.scope["type"] == "websocket":
-        return conn.query_params.get("token") or None
-    return None
-
-
-async def user_for_token(db: Database, token: str | None, sees_unassigned: bool = False) -> User | None:
-    """The active user a token belongs to (a deactivated user's tokens stop at once)."""
-    if not token:
-        return None
-    row = await db.fetch_one(
-        "SELECT u.id, u.email, u.is_admin, u.name FROM tokens t JOIN users u ON u.id = t.user_id"
-        " WHERE t.token_hash = :h AND u.deactivated_at IS NULL",
-        h=token_hash(token),
-    )
-    if row is None:
-        return None
-    admin = bool(row["is_admin"])
-    return User(
-        id=row["id"], email=row["email"], is_admin=admin, name=row["name"] or "", sees_unassigned=sees_unassigned
-    )

@@ -44,6 +44,45 @@ def current_request_id() -> str | None:
     return request_id.get()
 
 
+# Secrets that a library's log line may carry (uvicorn writes a websocket's whole URL, and at
+# debug level its request headers): a token in a query, a bearer header, the session cookie,
+# a token or password in a JSON text. Shown as [redacted].
+_SECRETS = re.compile(
+    r"(?P<keep>(?i:bearer)\s+|(?<![A-Za-z0-9_])(?:token|access_token|verify_token|inbox_session|inbox_token)=|"
+    r"\"(?:token|password|currentPassword)\"\s*:\s*\")"
+    r"(?P<secret>[^\s&;\"',)\]]+)"
+)
+
+
+def redact(text: str) -> str:
+    return _SECRETS.sub(lambda m: m.group("keep") + "[redacted]", text)
+
+
+class RedactSecrets(logging.Filter):
+    """Keeps tokens and passwords out of every line a handler writes, whoever logged it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken record is the logging module's to report
+            return True
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def redact_all_handlers() -> None:
+    """Put `RedactSecrets` on every handler configured so far (uvicorn configures its own)."""
+    loggers = [logging.getLogger()] + [
+        logger for logger in logging.Logger.manager.loggerDict.values() if isinstance(logger, logging.Logger)
+    ]
+    for logger in loggers:
+        for handler in logger.handlers:
+            if not any(isinstance(f, RedactSecrets) for f in handler.filters):
+                handler.addFilter(RedactSecrets())
+
+
 class RequestIdFilter(logging.Filter):
     """Gives every record `request_id` and `request_id_suffix` (" request_id=…" or "")."""
 
@@ -68,6 +107,7 @@ def setup(level: str | int = "info") -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter(FORMAT))
     handler.addFilter(RequestIdFilter())
+    handler.addFilter(RedactSecrets())
     logging.basicConfig(level=level, handlers=[handler])
     # `databases` logs "Connected to database postgresql://user:password@…" at INFO: noise on
     # every command, and it would print the password of the database URL.

@@ -1,8 +1,8 @@
 """GET /api/media/{id}: a conversation's files, to the users who may see it.
 
 A browser cannot put an Authorization header on `<img src>` or `<audio src>`, so this route
-finds its token in the header, the dashboard's `inbox_token` cookie (path /api/media) or
-`?token=`. Files are served with range requests (video and audio seek) and a sandboxing CSP,
+finds its token in the header, the dashboard's HttpOnly session cookie (server/sessions.py) or
+`?token=` (links of older scripts). Files are served with range requests (video and audio seek) and a sandboxing CSP,
 never as a page of this origin.
 """
 
@@ -10,32 +10,16 @@ from __future__ import annotations
 
 import json
 import re
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
-from .auth import user_for_token
+from . import sessions
 from .errors import Gone, NotFound, Unauthenticated, Unavailable
 from .media_storage import MediaStore
 from .visibility import may_see
-
-MEDIA_COOKIE = "inbox_token"  # set by the dashboard (static/api.js), path /api/media
-
-
-def media_token(request: Request) -> str | None:
-    """Authorization header, else the dashboard's `inbox_token` cookie, else `?token=`:
-    a browser cannot put a header on `<img src>`."""
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    cookie = request.cookies.get(MEDIA_COOKIE)
-    if cookie:
-        return unquote(cookie)
-    return request.query_params.get("token") or None
-
 
 _INLINE = ("image/jpeg", "image/png", "image/webp", "image/gif")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -58,9 +42,10 @@ def _disposition(mime: str, filename: str | None) -> str:
 async def serve_media(request: Request) -> Response:
     """GET /api/media/{id}: the file, to users who may see its conversation (404 to others)."""
     db = request.app.state.db
-    user = await user_for_token(db, media_token(request), request.app.state.settings.agents_see_unassigned)
-    if user is None:
-        raise Unauthenticated("missing or invalid token: send Authorization: Bearer <token>")
+    session = await sessions.authenticate(request, query=True)
+    if session is None:
+        raise Unauthenticated("missing, invalid or expired token: send Authorization: Bearer <token>")
+    user = session.user
     media_id = request.path_params["id"]
     row = await db.fetch_one(
         "SELECT f.status, f.mime_type, f.storage_key, f.filename, f.sha256, m.media, c.owner_id FROM media_files f"

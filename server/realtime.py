@@ -21,8 +21,8 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from websockets.frames import Frame, Opcode
 
-from . import queries
-from .auth import User, bearer_token, user_for_token
+from . import queries, sessions
+from .auth import User
 from .db import Database
 from .services import services
 from .visibility import may_receive
@@ -34,6 +34,9 @@ CHANNEL = "inbox_events"
 CLOSE_BAD_TOKEN = 4401
 CLOSE_TOO_SLOW = 4008
 CLOSE_GOING_AWAY = 1001
+# Seconds a websocket opened without a token (no header, cookie or ?token=) has to send
+# {"type": "auth", "token": "…"} as its first message.
+AUTH_MESSAGE_WAIT = 10.0
 
 
 @dataclass(frozen=True)
@@ -77,14 +80,21 @@ class Subscription:
     """
 
     def __init__(
-        self, user: User, maxsize: int, channel: FrameChannel | None, on_dirty: Callable[[Subscription], None]
+        self,
+        user: User,
+        maxsize: int,
+        channel: FrameChannel | None,
+        on_dirty: Callable[[Subscription], None],
+        token_id: int | None = None,
     ) -> None:
         self.user = user
+        self.token_id = token_id  # the session or script token it was opened with
         self.maxsize = maxsize
         self.channel = channel
         self.pending: deque[HubEvent] = deque()
         self.overflowed = asyncio.Event()
-        self.signed_out = asyncio.Event()  # the user was deactivated: closed with 4401
+        self.signed_out = asyncio.Event()  # its token ended: closed with 4401
+        self.signed_out_reason = ""
         self.ready = asyncio.Event()  # ASGI fallback: something to send
         self.last = 0  # the last event id this client has (replay included)
         self.resync_id = 0
@@ -97,6 +107,9 @@ class Subscription:
     def offer(self, event: HubEvent) -> None:
         if event.type == "user.updated" and isinstance(event.data, dict) and event.data.get("id") == self.user.id:
             self._user_changed(event.data)
+        if event.type == sessions.SESSION_ENDED and isinstance(event.data, dict):
+            if event.data.get("userId") == self.user.id and self.token_id in (event.data.get("tokenIds") or ()):
+                self.sign_out(str(event.data.get("reason") or "the session ended"))
         if self.overflowed.is_set() or self.signed_out.is_set():
             return
         if not may_receive(self.user, event.owner_id, event.user_id):
@@ -115,14 +128,19 @@ class Subscription:
 
     def _user_changed(self, data: dict[str, Any]) -> None:
         """Every process sees the event, so every process applies it to its own sockets: a
-        deactivated user is signed out at once, a new role counts from the next event."""
-        if data.get("active") is False:
-            self.signed_out.set()
-            self.pending.clear()
-            if self.channel is not None:
-                self.channel.close(CLOSE_BAD_TOKEN, "signed out: this account was deactivated")
-        elif data.get("role") in ("admin", "agent"):
+        new role counts from the next event. (A deactivated user's tokens end: session.ended.)"""
+        if data.get("role") in ("admin", "agent"):
             self.user = replace(self.user, is_admin=data["role"] == "admin", name=data.get("name") or "")
+
+    def sign_out(self, reason: str) -> None:
+        """Its token ended (logout, expiry, revocation, deactivation): closed with 4401 at once."""
+        if self.signed_out.is_set():
+            return
+        self.signed_out_reason = f"signed out: {reason}"[:100]
+        self.signed_out.set()
+        self.pending.clear()
+        if self.channel is not None:
+            self.channel.close(CLOSE_BAD_TOKEN, self.signed_out_reason)
 
     def go_live(self, last: int) -> None:
         """Replay has delivered everything up to `last`: send what came in meanwhile."""
@@ -178,6 +196,7 @@ class Hub:
         self._wake = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
         self._dirty: list[Subscription] = []
+        self._missing: set[int] = set()  # token ids found gone at the last session check
 
     async def start(self) -> None:
         self.last_id = await self.latest_id()
@@ -248,8 +267,8 @@ class Hub:
                 log.exception("writing an event to a websocket failed")
 
     # -- out: subscriptions --------------------------------------------------------------
-    def subscribe(self, user: User, channel: FrameChannel | None = None) -> Subscription:
-        sub = Subscription(user, self.queue_size, channel, self._mark_dirty)
+    def subscribe(self, user: User, channel: FrameChannel | None = None, token_id: int | None = None) -> Subscription:
+        sub = Subscription(user, self.queue_size, channel, self._mark_dirty, token_id)
         self.subscriptions.add(sub)
         return sub
 
@@ -257,6 +276,28 @@ class Hub:
         self.subscriptions.discard(sub)
         if sub.channel is not None:
             sub.channel.on_writable = None
+
+    async def close_ended_sessions(self) -> int:
+        """Sign out websockets whose token no longer exists, however it ended (the CLI on a
+        single memory:// process has no channel to tell us)."""
+        ids = {s.token_id for s in self.subscriptions if s.token_id is not None and not s.signed_out.is_set()}
+        if not ids:
+            self._missing = set()
+            return 0
+        missing = ids - await sessions.existing(self.db, ids)
+        # Gone at two checks in a row: the session.ended event, with its reason, had its chance.
+        gone, self._missing = missing & self._missing, missing
+        closed = 0
+        for sub in list(self.subscriptions):
+            if sub.token_id in gone:
+                sub.sign_out("the session ended")
+                closed += 1
+        return closed
+
+    async def announce(self) -> None:
+        """Tell the other processes now that there are new events (the CLI's changes)."""
+        if self._backend is not None:
+            await self._backend.send_now()
 
     async def latest_id(self) -> int:
         return int(await self.db.fetch_val("SELECT COALESCE(MAX(id), 0) FROM events") or 0)
@@ -284,17 +325,28 @@ class Hub:
 
 
 async def websocket_endpoint(ws: WebSocket) -> None:
-    """`/ws?token=…&since=…`: missed events first, then live ones, no gap, no duplicate."""
+    """`/ws?since=…`: missed events first, then live ones, no gap, no duplicate.
+
+    Signed in by the session cookie (the dashboard; from a page of this host only), an
+    `Authorization: Bearer` header, a first message `{"type": "auth", "token": "…"}`, or
+    (older scripts) `?token=`, which is kept out of the logs (server/logs.py)."""
     running = services(ws)
     hub = running.hub
-    user = await user_for_token(running.db, bearer_token(ws), running.settings.agents_see_unassigned)
+    found = sessions.credential(ws, query=True)
+    session = None
+    if found is not None and (found[1] != "cookie" or sessions.same_origin(ws)):
+        session = await sessions.resolve(running, found[0], found[1])
     await ws.accept()
-    if user is None:
+    if found is None:
+        session = await _first_message_session(ws)
+    if session is None:
         await ws.close(CLOSE_BAD_TOKEN, "invalid or missing token")
         return
+    user = session.user
     raw_since = ws.query_params.get("since")
     channel = ws.scope.get("extensions", {}).get(EXTENSION)
-    sub = hub.subscribe(user, channel)  # before the replay, so nothing falls between the two
+    # Before the replay, so nothing falls between the two.
+    sub = hub.subscribe(user, channel, session.token_id)
     hub.sockets.add(ws)
     try:
         last = hub.last_id
@@ -311,6 +363,19 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     finally:
         hub.unsubscribe(sub)
         hub.sockets.discard(ws)
+
+
+async def _first_message_session(ws: WebSocket) -> sessions.Session | None:
+    """A script that neither can set headers nor should put its token in a URL (URLs end up
+    in logs) sends it as the first message."""
+    try:
+        message = await asyncio.wait_for(ws.receive(), AUTH_MESSAGE_WAIT)
+        body = json.loads(message.get("text") or "")
+    except (TimeoutError, ValueError, WebSocketDisconnect, RuntimeError):
+        return None
+    if not isinstance(body, dict) or body.get("type") != "auth" or not isinstance(body.get("token"), str):
+        return None
+    return await sessions.resolve(services(ws), body["token"], "message")
 
 
 async def _replay(ws: WebSocket, hub: Hub, user: User, since: int, until: int) -> int:
@@ -367,7 +432,7 @@ async def _pump(ws: WebSocket, hub: Hub, sub: Subscription, last: int) -> None:
             log.debug("websocket ended: %r", task.exception())
     if sub.signed_out.is_set() and ws.application_state == WebSocketState.CONNECTED:
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(ws.close(CLOSE_BAD_TOKEN, "signed out: this account was deactivated"), 1.0)
+            await asyncio.wait_for(ws.close(CLOSE_BAD_TOKEN, sub.signed_out_reason), 1.0)
         return
     if sub.overflowed.is_set() and ws.application_state == WebSocketState.CONNECTED:
         log.warning("websocket of user %s fell behind; told to resync", sub.user.id)
@@ -394,6 +459,9 @@ class _Backend:
     async def start(self, on_announce: Callable[[], None]) -> None:
         await self._listen(on_announce)
         self._task = asyncio.create_task(self._announce_loop(), name="hub-announcer")
+
+    async def send_now(self) -> None:
+        await self._send()
 
     async def _announce_loop(self) -> None:
         while True:

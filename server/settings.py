@@ -67,6 +67,10 @@ class Settings:
     login_attempts_per_account: int = 10
     login_attempts_per_address: int = 30
     password_hash_workers: int = 2
+    # Sessions (logins: the dashboard's cookie, or a bearer token from /api/auth/login) end
+    # after this long without a request, and this long after the login (server/sessions.py).
+    session_idle_minutes: float = 720.0
+    session_max_age_hours: float = 7 * 24.0
     password_hash_queue: int = 16
     # Events a websocket may have waiting before it is told to resync and closed.
     ws_queue_size: int = 5000

@@ -165,12 +165,6 @@ class Store:
 
         await self.db.write(job)
 
-    async def delete_token(self, token_hash: str) -> None:
-        async def job(tx: Tx) -> None:
-            await tx.execute("DELETE FROM tokens WHERE token_hash = :h", h=token_hash)
-
-        await self.db.write(job)
-
     async def add_invitation(self, owner_id: int, name: str, phone: str, user: User | None = None) -> dict[str, Any]:
         """Store an invitation. An invitation is for a customer who has not written yet: the
         number's conversation will be assigned to its owner. `user` (who asks; None: the CLI,

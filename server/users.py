@@ -1,8 +1,8 @@
 """Team accounts: admins and agents, with names; admins add, change and deactivate them.
 
-Deactivating a user ends their sessions at once (their tokens are deleted and a
-`user.updated` event makes every server process close their websockets with 4401) and
-returns their conversations to the unassigned queue, with an event for each.
+Deactivating a user ends their sessions at once (their tokens end through
+`sessions.end_tokens`, whose event makes every server process close their websockets with
+4401) and returns their conversations to the unassigned queue, with an event for each.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from . import activity
+from . import activity, sessions
 from .auth import User, check_password, display_name, hash_password
 from .db import Tx, now_ms
 from .errors import Forbidden, Invalid, NotFound
@@ -60,6 +60,14 @@ def _name(body: dict[str, Any]) -> str | None:
     return name
 
 
+def check_email(raw: str) -> str:
+    """The address as stored (trimmed, lower case); Invalid unless it looks like one."""
+    email = raw.strip().lower()
+    if not _EMAIL.match(email):
+        raise Invalid("email must be an email address, like ana@example.com")
+    return email
+
+
 def _password(body: dict[str, Any]) -> str | None:
     password = _text(body, "password")
     if password is not None and len(password) < MIN_PASSWORD:
@@ -77,9 +85,7 @@ def _role(body: dict[str, Any]) -> str | None:
 async def create_user(store: Store, actor: User, body: dict[str, Any]) -> dict[str, Any]:
     if not actor.is_admin:
         raise Forbidden("only admins can add users")
-    email = (_text(body, "email") or "").strip().lower()
-    if not _EMAIL.match(email):
-        raise Invalid("email must be an email address, like ana@example.com")
+    email = check_email(_text(body, "email") or "")
     name = _name(body) or email.split("@", 1)[0]
     password = _password(body)
     if password is None:
@@ -151,7 +157,7 @@ async def update_user(store: Store, actor: User, user_id: int, body: dict[str, A
 
 async def _deactivate(store: Store, tx: Tx, actor: User, user_id: int) -> None:
     await tx.execute("UPDATE users SET deactivated_at = :t WHERE id = :id", t=now_ms(), id=user_id)
-    await tx.execute("DELETE FROM tokens WHERE user_id = :u", u=user_id)
+    await sessions.end_tokens(store, tx, user_id, None, "this account was deactivated")
     name = await activity.user_name(tx, user_id)
     rows = await tx.fetch_all("SELECT id FROM conversations WHERE owner_id = :u ORDER BY id", u=user_id)
     for row in rows:

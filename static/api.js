@@ -1,31 +1,24 @@
-// REST access to the inbox server: the bearer token, JSON in/out and error handling.
+// REST access to the inbox server: the session, JSON in/out and error handling.
+//
+// The session is an HttpOnly cookie the server sets at login (no script can read it): every
+// tab of the browser shares it, it outlives a browser restart, and <img>/<audio>/download
+// links to /api/media carry it by themselves. Requests that change something also send
+// X-Inbox-CSRF, which a page of another site cannot add (server/sessions.py).
 
-const TOKEN_KEY = 'inbox.token';
-// Media (<img>, <audio>, <video>, download links) is fetched by the browser itself, which
-// cannot add an Authorization header. So the token is mirrored into a cookie that is only
-// sent to /api/media/... (path-scoped, SameSite=Strict, no expiry: gone with the browser).
-const MEDIA_COOKIE = 'inbox_token';
+const CSRF_HEADER = 'X-Inbox-CSRF';
+/** For a fetch() of its own (keepalive on unload): the headers api() adds. */
+export const CSRF_HEADERS = { [CSRF_HEADER]: '1' };
+// Tabs tell each other when the user signs in or out (the server closes the websockets of an
+// ended session with 4401 as well; this also reaches a tab whose socket is down).
+const channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel('inbox-session') : null;
 
-export function getToken() {
-  return sessionStorage.getItem(TOKEN_KEY);
+/** fn(kind) is called with 'login' or 'logout' when another tab of this browser did that. */
+export function onOtherTab(fn) {
+  if (channel) channel.onmessage = (e) => fn(e.data && e.data.kind);
 }
 
-export function setToken(token) {
-  sessionStorage.setItem(TOKEN_KEY, token);
-  syncMediaCookie();
-}
-
-export function clearToken() {
-  sessionStorage.removeItem(TOKEN_KEY);
-  document.cookie = `${MEDIA_COOKIE}=; path=/api/media; max-age=0; SameSite=Strict`;
-}
-
-/** (Re)writes the media cookie from the stored token, e.g. after a page reload. */
-export function syncMediaCookie() {
-  const token = getToken();
-  if (!token) return;
-  const secure = location.protocol === 'https:' ? '; Secure' : '';
-  document.cookie = `${MEDIA_COOKIE}=${encodeURIComponent(token)}; path=/api/media; SameSite=Strict${secure}`;
+export function tellOtherTabs(kind) {
+  if (channel) channel.postMessage({ kind });
 }
 
 export function mediaUrl(mediaId) {
@@ -55,9 +48,7 @@ export class ApiError extends Error {
  * rejects with an ApiError carrying the server's `error` text.
  */
 export async function api(path, { method = 'GET', body, headers = {}, auth = true } = {}) {
-  const hdrs = { Accept: 'application/json', ...headers };
-  const token = getToken();
-  if (auth && token) hdrs.Authorization = `Bearer ${token}`;
+  const hdrs = { Accept: 'application/json', [CSRF_HEADER]: '1', ...headers };
   let payload = body;
   // FormData (a file upload) goes as it is: the browser writes its multipart Content-Type.
   if (body !== undefined && typeof body !== 'string' && !(body instanceof FormData)) {
@@ -67,7 +58,7 @@ export async function api(path, { method = 'GET', body, headers = {}, auth = tru
 
   let res;
   try {
-    res = await fetch(path, { method, headers: hdrs, body: payload, cache: 'no-store' });
+    res = await fetch(path, { method, headers: hdrs, body: payload, cache: 'no-store', credentials: 'same-origin' });
   } catch {
     throw new ApiError(0, 'Cannot reach the server. Check your connection.', null);
   }
@@ -91,11 +82,13 @@ export async function api(path, { method = 'GET', body, headers = {}, auth = tru
   return data;
 }
 
-/** Best-effort server-side logout; never triggers the 401 handler. */
-export function revokeToken() {
-  const token = getToken();
-  if (!token) return;
-  fetch('/api/auth/logout', { method: 'POST', headers: { Authorization: `Bearer ${token}` }, keepalive: true }).catch(() => {});
+/** Ends the session on the server (every tab's); resolves once it has answered, or failed. */
+export async function logoutRequest() {
+  try {
+    await fetch('/api/auth/logout', { method: 'POST', headers: { [CSRF_HEADER]: '1' }, credentials: 'same-origin', keepalive: true });
+  } catch {
+    /* offline: the session still expires on its own */
+  }
 }
 
 /** RFC 4122 v4 id. crypto.randomUUID only exists on https/localhost; a LAN http:// install lacks it. */

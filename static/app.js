@@ -1,6 +1,6 @@
 // Entry point: login, the dashboard shell (header, tabs), and wiring the views to live updates.
 
-import { api, getToken, setToken, clearToken, revokeToken, syncMediaCookie, onUnauthorized } from './api.js';
+import { api, logoutRequest, onOtherTab, onUnauthorized, tellOtherTabs } from './api.js';
 import { $ } from './dom.js';
 import { initChat, startChat, resetChat, applyEvent, pollFallback, onChatShown, resolveOpen, stepConversation, toggleNoteMode, openConversation } from './chat.js';
 import { initAgents, loadAgents, resetAgents, startAgents } from './agents.js';
@@ -33,15 +33,14 @@ async function startSession() {
     me = await api('/api/me');
   } catch (err) {
     if (err.status === 0) {
-      waitForServer(startSession); // unreachable: keep the token, say "Offline", try again
+      waitForServer(startSession); // unreachable: keep the session, say "Offline", try again
       return;
     }
-    clearToken();
     showLogin(err.status === 401 ? '' : err.message);
     return;
   }
+  if (inSession) return; // another tab's login and this tab's own start crossed
   inSession = true;
-  syncMediaCookie();
   $('#login-view').hidden = true;
   $('#app-view').hidden = false;
   showMe(me);
@@ -61,7 +60,7 @@ async function startSession() {
       notifyEvent(event);
     },
     onFallbackPoll: pollFallback,
-    onUnauthorized: () => endSession('Your session has expired. Please sign in again.'),
+    onUnauthorized: (reason) => endSession(signedOutText(reason)),
     onStatus: setConnectionStatus,
   });
   openLinkedConversation();
@@ -73,16 +72,23 @@ function showMe(me) {
   $('#app-view').dataset.admin = me.isAdmin ? 'true' : 'false';
 }
 
-function logout() {
-  forgetThisDevice().then(() => {
-    revokeToken();
-    endSession();
-  });
+/** What the login form says when the server ended the session (the websocket's close reason). */
+function signedOutText(reason = '') {
+  if (reason.includes('logged out')) return 'You signed out in another tab or window.';
+  if (reason.includes('deactivated')) return 'Your account was deactivated. Ask an admin if this is a mistake.';
+  if (reason.includes('password')) return 'Your password was changed. Please sign in with the new one.';
+  return 'Your session has expired. Please sign in again.';
+}
+
+async function logout() {
+  await forgetThisDevice().catch(() => {}); // this device's push subscription: needs the session
+  endSession();
+  await logoutRequest();
+  tellOtherTabs('logout');
 }
 
 function endSession(message = '') {
   if (!inSession) {
-    clearToken();
     showLogin(message);
     return;
   }
@@ -93,7 +99,6 @@ function endSession(message = '') {
   resetWhatsappAdmin();
   resetInvitations();
   resetAgents();
-  clearToken();
   setConnectionStatus('offline');
   showLogin(message);
 }
@@ -133,10 +138,11 @@ async function login(event) {
   }
   $('#login-submit').disabled = true;
   try {
-    const res = await api('/api/auth/login', { method: 'POST', body: { email, password }, auth: false });
-    if (!res || !res.token) throw new Error('The server did not return a session token.');
-    setToken(res.token);
+    // The session comes back as an HttpOnly cookie, shared by every tab of this browser.
+    const res = await api('/api/auth/login', { method: 'POST', body: { email, password, cookie: true }, auth: false });
+    if (!res || !res.ok) throw new Error('The server did not start a session.');
     await startSession();
+    tellOtherTabs('login');
   } catch (err) {
     error.textContent = err.message;
     error.hidden = false;
@@ -166,11 +172,16 @@ function init() {
     note: () => activeTab === 'chat' && toggleNoteMode(),
     assign: () => activeTab === 'chat' && $('#assignee-menu') && $('#assignee-menu').focus(),
   });
-  // Any 401 from the API means the token is gone or expired.
-  onUnauthorized(() => endSession(inSession ? 'Your session has expired. Please sign in again.' : ''));
+  // Any 401 from the API means the session is gone or expired.
+  // (Once signed out, a late 401 of a request still on its way must not clear the reason shown.)
+  onUnauthorized(() => inSession && endSession(signedOutText()));
+  onOtherTab((kind) => {
+    if (kind === 'logout' && inSession) endSession(signedOutText('logged out'));
+    if (kind === 'login' && !inSession) startSession();
+  });
 
-  if (getToken()) startSession();
-  else showLogin();
+  // Signed in already (in this tab before a reload, another tab, or before the browser restarted)?
+  startSession();
 }
 
 init();

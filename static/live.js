@@ -4,7 +4,7 @@
 // (websocket reconnects and /api/events polls), so nothing is lost across drops; events we
 // already applied are skipped, and the views apply the rest idempotently anyway.
 
-import { api, getToken } from './api.js';
+import { api } from './api.js';
 
 const POLL_MS = 3000;
 const BACKOFF_FIRST_MS = 1000;
@@ -18,7 +18,7 @@ let session = null;
  *   onEvent(event)       apply one event
  *   onFallbackPoll()     refresh via plain REST when /api/events is unavailable (throws on
  *                        failure); also used to catch up when the stream starts from "now"
- *   onUnauthorized()     the token was refused
+ *   onUnauthorized()     the session was refused or ended (closed 4401)
  *   onStatus(mode)       'live' | 'polling' | 'offline'
  */
 export function startLive(handlers) {
@@ -80,7 +80,7 @@ function connect(s) {
 
   const url = new URL('/ws', location.href);
   url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  url.searchParams.set('token', getToken() || '');
+  // No token in the URL (URLs end up in logs): the handshake carries the session cookie.
   // Without a since the server streams from "now": whatever happened between the page's REST
   // load and this moment is fetched once the socket is open (see onopen).
   const fromNow = s.lastId == null;
@@ -117,7 +117,7 @@ function connect(s) {
     if (s !== session || s.ws !== ws) return;
     s.ws = null;
     if (e.code === CLOSE_BAD_TOKEN) {
-      s.onUnauthorized();
+      s.onUnauthorized(e.reason || '');
       return;
     }
     onSocketDown(s);

@@ -3,7 +3,7 @@
 // changes, and every 20 s while a conversation is on screen (the server forgets a report
 // after a minute); a hidden tab shows nothing.
 
-import { api, getToken } from './api.js';
+import { api, CSRF_HEADERS } from './api.js';
 
 const HEARTBEAT_MS = 20000;
 
@@ -24,13 +24,13 @@ export function reportView(clientId, view) {
 
 /** The tab is going away: take its view back (best effort, survives the unload). */
 export function leaveView(clientId) {
-  const token = getToken();
-  if (!clientId || !token || !last.shown) return;
+  if (!clientId || !last.shown) return;
   last = { key: null, at: 0, shown: false };
   fetch('/api/presence', {
     method: 'PUT',
     keepalive: true,
-    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+    credentials: 'same-origin', // the session cookie
+    headers: { ...CSRF_HEADERS, 'Content-Type': 'application/json' },
     body: JSON.stringify({ clientId, conversationId: null }),
   }).catch(() => {});
 }

@@ -217,7 +217,7 @@ async def test_login_form_shows_chat_tab(open_page: Any, web: Stack) -> None:
     await expect(page.locator("#connection-status")).to_have_text("Live")
     await screenshot(page, "login-chat-tab")
 
-    # A reload keeps the session (the token lives in sessionStorage).
+    # A reload keeps the session (an HttpOnly cookie, tests/test_session_browser.py).
     await page.reload()
     await expect(page.locator("#chat-panel")).to_be_visible()
     await expect(page.locator("#login-view")).to_be_hidden()

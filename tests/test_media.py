@@ -126,7 +126,7 @@ async def test_inbound_image_is_downloaded_once_and_served_only_to_its_owner(med
     # Served with its type, by header, by the dashboard's cookie, or by ?token=.
     for kwargs in (
         {"headers": owner.headers},
-        {"headers": {"Cookie": f"inbox_token={owner.token}"}},
+        {"headers": {"Cookie": f"inbox_session={owner.token}"}},
         {"params": {"token": owner.token}},
         {"headers": admin.headers},
     ):
@@ -138,7 +138,7 @@ async def test_inbound_image_is_downloaded_once_and_served_only_to_its_owner(med
     # Not to anyone else, nor to nobody.
     r = await get_media(inbox, media_id, headers=other.headers)
     assert r.status_code == 404 and r.json()["code"] == "media_not_found"
-    assert (await get_media(inbox, media_id, headers={"Cookie": f"inbox_token={other.token}"})).status_code == 404
+    assert (await get_media(inbox, media_id, headers={"Cookie": f"inbox_session={other.token}"})).status_code == 404
     assert (await get_media(inbox, media_id)).status_code == 401
     assert (await get_media(inbox, "123456789", headers=owner.headers)).status_code == 404
 

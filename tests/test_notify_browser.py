@@ -147,9 +147,9 @@ async def test_two_tabs_of_one_user_notify_once(open_page: Any, web: Stack) -> N
     juma = await customer_of(web, ana, "Juma", "Hi")
     zuri = await customer_of(web, ana, "Zuri", "Hi")
     first = await page_for(open_page, ana)
-    # A second tab of the same browser (same context), signed in as the same user.
+    # A second tab of the same browser (same context): signed in already, by the session cookie.
     second = await first.context.new_page()
-    await login(second, ana)
+    await second.goto("/")
     await live(second)
     for page in (first, second):
         await page.evaluate("window.__setHidden(true)")
@@ -173,7 +173,7 @@ async def test_the_other_tab_looking_at_it_counts_as_looking(open_page: Any, web
     lulu = await customer_of(web, ana, "Lulu", "Hi")
     first = await page_for(open_page, ana)
     second = await first.context.new_page()
-    await login(second, ana)
+    await second.goto("/")  # the same browser: signed in already
     await live(second)
     await conversation_item(second, "Kito").click()
     await expect(second.locator("#thread-title")).to_have_text("Kito")
