@@ -11,11 +11,10 @@ system ffmpeg to install or to keep in step, and it is maintained alongside FFmp
 
 from __future__ import annotations
 
+import importlib
 import io
+from types import ModuleType
 from typing import Any
-
-import av
-import av.error
 
 from .errors import Invalid
 
@@ -24,10 +23,18 @@ VOICE_NAME = "voice-note.ogg"
 VOICE_MIME = "audio/ogg"
 
 
+def _av() -> ModuleType:
+    """PyAV with the FFmpeg libraries it maps is ~27 MB of RSS: loaded with the first voice
+    note, not by every server process at start (as passwords.py loads zxcvbn)."""
+    importlib.import_module("av.error")
+    return importlib.import_module("av")
+
+
 def to_ogg_opus(data: bytes) -> bytes:
     """The recording as an OGG/Opus file, or a 422 when it holds no readable sound."""
     if not data:
         raise Invalid("the recording is empty", "invalid_voice_note")
+    av = _av()
     try:
         with av.open(io.BytesIO(data), mode="r") as source:
             audio = next((s for s in source.streams if s.type == "audio"), None)
@@ -61,6 +68,7 @@ def _remux(source: Any, audio: Any, target: Any) -> None:
 def _transcode(source: Any, audio: Any, target: Any) -> None:
     """Any other audio decoded, resampled to 48 kHz mono and encoded to Opus in its
     20 ms frames (libopus takes only whole frames)."""
+    av = _av()
     stream = target.add_stream("libopus", rate=OPUS_RATE)
     stream.layout = "mono"
     stream.bit_rate = 32_000
